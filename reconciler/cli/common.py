@@ -1,0 +1,101 @@
+"""Options and helpers shared by the CLI commands: project root, pinned clock, settings, output."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from reconciler.errors import ConfigError
+from reconciler.settings import Settings
+
+NOW_ENV = "RECONCILE_NOW"
+
+
+def project_parent() -> argparse.ArgumentParser:
+    """Options every project-reading command takes (used as an argparse parent)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("project")
+    group.add_argument(
+        "--root",
+        type=Path,
+        default=Path(),
+        help="campaign repository root holding specs/, templates/, state/ (default: .)",
+    )
+    group.add_argument(
+        "--now",
+        default=os.environ.get(NOW_ENV),
+        help=f"pin the clock, ISO 8601 with offset (default: ${NOW_ENV} or the real time)",
+    )
+    group.add_argument(
+        "--schedule-quota",
+        type=int,
+        default=None,
+        help="live schedules allowed on the AppKey (default 1000; EngageLab raises it for some)",
+    )
+    group.add_argument(
+        "--site-time-zone",
+        default=None,
+        help="IANA zone of the EngageLab console, for single sends in site time (default UTC)",
+    )
+    group.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parent
+
+
+def resolve_now(args: argparse.Namespace) -> datetime:
+    raw: str | None = getattr(args, "now", None)
+    if not raw:
+        return datetime.now(UTC)
+    try:
+        pinned = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(
+            f"--now {raw!r} is not an ISO 8601 time; use e.g. 2025-12-01T09:00:00+00:00"
+        ) from None
+    if pinned.tzinfo is None:
+        raise ConfigError(f"--now {raw!r} has no UTC offset; add one, e.g. {raw}+00:00")
+    return pinned.astimezone(UTC)
+
+
+def resolve_settings(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    quota = getattr(args, "schedule_quota", None)
+    zone = getattr(args, "site_time_zone", None)
+    if quota is not None:
+        if quota < 1:
+            raise ConfigError(f"--schedule-quota must be a positive number, not {quota}")
+        settings = Settings(
+            schedule_quota=quota,
+            plan_quota=settings.plan_quota,
+            site_time_zone=settings.site_time_zone,
+        )
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"--site-time-zone {zone!r} is not an IANA time zone; use e.g. Europe/Paris"
+            ) from None
+        settings = Settings(
+            schedule_quota=settings.schedule_quota,
+            plan_quota=settings.plan_quota,
+            site_time_zone=zone,
+        )
+    return settings
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+
+
+def color_enabled(stream: object = None) -> bool:
+    target = stream if stream is not None else sys.stdout
+    isatty = getattr(target, "isatty", None)
+    return bool(isatty and isatty()) and "NO_COLOR" not in os.environ

@@ -1,0 +1,84 @@
+"""`reconcile` entry point: parse argv, dispatch to one command module, map errors to exit codes.
+
+Each command lives in reconciler/cli/<name>.py with `register(subparsers)`; `run(args) -> int` is
+bound with `set_defaults(func=...)`. This is the only layer that prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from reconciler import __version__
+from reconciler.errors import ExitCode, ReconcileError
+
+# Order is the order shown in --help. A module that does not exist yet is simply not offered.
+COMMANDS = (
+    "validate",
+    "render",
+    "plan",
+    "show",
+    "apply",
+    "refresh",
+    "import_cmd",
+    "state",
+    "stats",
+    "timeline",
+    "init",
+    "emulator",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reconcile",
+        description="Campaign-as-code for EngageLab push: validate, render, plan and apply.",
+    )
+    parser.add_argument("--version", action="version", version=f"reconcile {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module_name = f"reconciler.cli.{name}"
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
+        register = module.register
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return int(ExitCode.ERROR)
+    debug = bool(getattr(args, "debug", False))
+    try:
+        return int(func(args))
+    except ReconcileError as error:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {error}", file=sys.stderr)
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except Exception as error:
+        if debug:
+            raise
+        print(
+            f"internal error: {type(error).__name__}: {error}\n"
+            "This is a bug in reconcile; rerun with --debug for the traceback.",
+            file=sys.stderr,
+        )
+        return int(ExitCode.ERROR)
+
+
+def entry() -> None:
+    raise SystemExit(main())

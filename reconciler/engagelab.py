@@ -1,0 +1,116 @@
+"""What this project knows and assumes about the EngageLab AppPush v4 API, in one place.
+
+Pure constants and tiny pure helpers. Every value is tagged like ../shared/engagelab-api.md:
+[doc] documented, [sdk] what the official SDKs do, [v3] JPush v3 behaviour, [ours] our decision
+where nothing public settles it. Change an [ours] line here, and only here, when the truth is known.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Final
+
+# --- connection -----------------------------------------------------------------------------
+DATA_CENTERS: Final[Mapping[str, str]] = {  # [doc] sgp usva defra hk; [sdk] jpn bra
+    "sgp": "https://pushapi-sgp.engagelab.com",
+    "usva": "https://pushapi-usva.engagelab.com",
+    "defra": "https://pushapi-defra.engagelab.com",
+    "hk": "https://pushapi-hk.engagelab.com",
+    "jpn": "https://pushapi-jpn.engagelab.com",
+    "bra": "https://pushapi-bra.engagelab.com",
+}
+DEFAULT_DATA_CENTER: Final = "sgp"  # [doc] Singapore is the default
+ENV_APP_KEY: Final = "ENGAGELAB_APP_KEY"  # [ours]
+ENV_MASTER_SECRET: Final = "ENGAGELAB_MASTER_SECRET"  # noqa: S105  [ours] a name, not a secret
+RATE_LIMIT_PER_SECOND: Final = 500  # [doc] per AppKey, shared by every tool using it
+RETRYABLE_HTTP_STATUS: Final = frozenset({429, 502, 503, 504})  # [doc]
+RETRYABLE_CODES: Final = frozenset({23008, 21030, 27000})  # [doc] rate limited, timeout, internal
+
+# --- error codes ----------------------------------------------------------------------------
+CODE_MISSING_FIELD: Final = 21002  # [doc]
+CODE_BAD_VALUE: Final = 21003  # [doc]
+CODE_AUTH_FAILED: Final = 21004  # [doc]
+CODE_BODY_TOO_LARGE: Final = 21005  # [doc]
+CODE_BAD_APP_KEY: Final = 21008  # [doc]
+CODE_VALIDATION: Final = 21015  # [doc] (21016 also validation)
+CODE_INTERNAL_TIMEOUT: Final = 21030  # [doc]
+CODE_NOTIFICATION_AND_MESSAGE: Final = 21306  # [doc]
+CODE_BAD_OPTION: Final = 23006  # [doc]
+CODE_RATE_LIMITED: Final = 23008  # [doc]
+CODE_INTERNAL: Final = 27000  # [doc]
+CODE_EMPTY_PLAN_ID: Final = 27303  # [doc]
+CODE_NOT_FOUND: Final = 8104  # [v3] schedule-specific v4 codes are unpublished
+CODE_QUOTA: Final = 8100  # [v3] "bad request", used for quota refusals [ours]
+
+# --- push plans -----------------------------------------------------------------------------
+PLAN_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,49}$")  # [doc] no leading _, <= 50
+PLAN_ID_MAX: Final = 50  # [doc]
+PLAN_DESCRIPTION_MAX: Final = 200  # [doc] "recommended"; we enforce it [ours]
+PLAN_QUOTA: Final = 100  # [doc] per AppKey, and plans cannot be deleted
+
+# --- schedules ------------------------------------------------------------------------------
+SCHEDULE_NAME_MAX_BYTES: Final = 255  # [doc]
+# [doc] letters, digits, _ and CJK. "Letters" read as ASCII letters [ours].
+SCHEDULE_NAME_RE: Final = re.compile(
+    r"^[A-Za-z0-9_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+$"
+)
+SCHEDULE_QUOTA_DEFAULT: Final = 1000  # [doc] live schedules per AppKey, raised for some accounts
+TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"  # [doc] exactly "yyyy-MM-dd HH:mm:ss"
+CLOCK_FORMAT: Final = "%H:%M:%S"  # [doc] periodical `time`
+HORIZON: Final = timedelta(days=365)  # [doc] "no later than one year ahead"; 365 days [ours]
+MIN_LEAD: Final = timedelta(minutes=3)  # [doc] console floor; applied to the API too [ours]
+ZONE_SITE: Final = 1  # [doc] the console's time zone
+ZONE_DEVICE: Final = 2  # [doc] each device's own time zone
+PERIODICAL_UNITS: Final = ("day", "week", "month")  # [doc]
+PERIODICAL_FREQUENCY_MAX: Final = 100  # [v3]
+WEEK_POINTS: Final = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")  # [v3]
+MONTH_POINTS: Final = tuple(f"{d:02d}" for d in range(1, 32))  # [v3]
+PERIODICAL_MAX_SPAN: Final = timedelta(days=365)  # [doc] start..end within one year
+
+# --- push body ------------------------------------------------------------------------------
+BODY_MAX_BYTES: Final = 4000  # [doc] error 21005
+TAG_KINDS: Final = ("tag", "tag_and", "tag_not")  # [doc]
+TAGS_MAX: Final = 20  # [v3] per kind
+TAG_MAX_BYTES: Final = 40  # [v3]
+ALIAS_MAX: Final = 1000  # [doc]
+REGISTRATION_ID_MAX: Final = 1000  # [doc]
+PLATFORMS: Final = ("android", "ios", "hmos")  # [doc/sdk]
+TIME_TO_LIVE_MAX: Final = 10 * 24 * 3600  # [v3] seconds
+BIG_PUSH_DURATION_MAX: Final = 1440  # [sdk] minutes
+PUSH_FROM: Final = "push"  # [ours] the `from` label, as in EngageLab's own example
+MANAGED_BY_KEY: Final = "managed_by"  # [ours] marker added to custom_args
+MANAGED_BY_VALUE: Final = "reconcile"  # [ours]
+
+
+def body_size(push: Mapping[str, Any]) -> int:
+    """Bytes counted against the 4000-byte limit.
+
+    [ours] EngageLab does not say which bytes count: we take the whole `push` object as compact
+    UTF-8 JSON, which over-counts slightly and so errs on the safe side.
+    """
+    from reconciler.canonical import canonical_json
+
+    return len(canonical_json(push))
+
+
+def request_id_for(schedule_name: str) -> str:
+    """[ours] A deterministic request_id: echoed back by EngageLab, never a dedup key."""
+    return f"reconcile:{schedule_name}"[:128]
+
+
+def multi_language(copy_by_lang: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    """[ours] The inner shape of `options.multi_language` is unpublished.
+
+    We send {"<lang>": {"title": ..., "alert": ...}} and build it here, in exactly one function.
+    Empty titles are left out.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for lang in sorted(copy_by_lang):
+        copy = copy_by_lang[lang]
+        entry = {"alert": copy["alert"]}
+        if copy.get("title"):
+            entry["title"] = copy["title"]
+        out[lang] = entry
+    return out

@@ -1,0 +1,104 @@
+"""The one user-facing error family and the process exit codes it maps to.
+
+Pure: no I/O. Every error a user can act on derives from ReconcileError; the CLI maps
+`exit_code` to the process status and prints `str(error)` (never a traceback unless --debug).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes; documented in README.md. Never renumber one that shipped."""
+
+    OK = 0
+    ERROR = 1
+    CHANGES = 2  # only with --detailed-exitcode
+    STALE_PLAN = 3
+    EXPIRED_PLAN = 4
+    LOCKED = 5
+    UNSAFE_PLAN = 6
+    BLOCKED = 7  # a send-time or quota gate stopped the apply before its first call
+    RETRIES_EXHAUSTED = 8
+    PARTIAL_APPLY = 9
+    INTERRUPTED = 130
+
+
+class ReconcileError(Exception):
+    """Base of every error meant for the user: the message says what is wrong and what to do."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One spec/template problem at a source location: `file:line:col: path: what; expected`."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+    hint: str = ""
+    warning: bool = False
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}"
+        what = f"{self.path}: {self.message}" if self.path else self.message
+        tail = f"; {self.hint}" if self.hint else ""
+        kind = "warning: " if self.warning else ""
+        return f"{where}: {kind}{what}{tail}"
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.file, self.line, self.col, self.path, self.message)
+
+
+class SpecError(ReconcileError):
+    """All problems found in specs and templates, reported together."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=Problem.sort_key)
+        errors = [p for p in self.problems if not p.warning]
+        lines = [str(p) for p in self.problems]
+        noun = "error" if len(errors) == 1 else "errors"
+        lines.append(f"{len(errors)} {noun} in specs; nothing was planned or sent.")
+        super().__init__("\n".join(lines))
+
+
+class StateError(ReconcileError):
+    """The state file cannot be used as it is (corrupt, truncated, newer version, ...)."""
+
+
+class StateLockedError(ReconcileError):
+    exit_code = ExitCode.LOCKED
+
+
+class StalePlanError(ReconcileError):
+    exit_code = ExitCode.STALE_PLAN
+
+
+class ExpiredPlanError(ReconcileError):
+    exit_code = ExitCode.EXPIRED_PLAN
+
+
+class UnsafePlanError(ReconcileError):
+    exit_code = ExitCode.UNSAFE_PLAN
+
+
+class BlockedError(ReconcileError):
+    """A safety gate (send time, horizon, quota) refused the plan before any API call."""
+
+    exit_code = ExitCode.BLOCKED
+
+
+class ConfigError(ReconcileError):
+    """Bad command-line or environment configuration (credentials, data center, ...)."""

@@ -1,0 +1,25 @@
+"""Per-environment settings the pure core needs (quotas, site time zone, thresholds). Pure value.
+
+Environments from a config file come later; with no config, these defaults make the bundled
+examples work with no account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from reconciler.engagelab import PLAN_QUOTA, SCHEDULE_QUOTA_DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    schedule_quota: int = SCHEDULE_QUOTA_DEFAULT
+    plan_quota: int = PLAN_QUOTA
+    site_time_zone: str = "UTC"  # [ours] the console's zone is unknown until configured
+    delete_threshold_count: int = 10  # more deletes than this make a plan unsafe
+    delete_threshold_ratio: float = 0.30  # ... or more than this share of recorded schedules
+
+    @property
+    def site_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.site_time_zone)

@@ -1,0 +1,227 @@
+"""The recorded state: what was last applied to EngageLab, with remote ids. Pure values + events.
+
+A `State` changes only by applying `Event`s (one per API outcome or intent); each event raises the
+serial by one. The store (reconciler.store) persists the snapshot and a journal of events; replaying
+the journal over the snapshot gives the same State, which is what makes crash recovery exact.
+Secrets never enter this model: bodies are API request bodies, which carry no credentials.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reconciler.resources import TriggerKind
+
+STATE_VERSION = 1
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PlanRecord(_Frozen):
+    plan_id: str
+    description: str
+    applied_at: datetime
+
+
+class Intent(_Frozen):
+    """A write that was about to be sent: recorded (durably) before the call is made."""
+
+    action: Literal["create", "update", "delete"]
+    digest: str | None = None  # digest of the body being sent (create/update)
+    started_at: datetime
+
+
+class ScheduleRecord(_Frozen):
+    name: str
+    plan_id: str
+    schedule_id: str | None = None  # None while only a create intent exists
+    body: dict[str, Any] | None = None  # exact body last applied (None before the first success)
+    digest: str | None = None
+    trigger_kind: TriggerKind | None = None
+    applied_at: datetime | None = None
+    intent: Intent | None = None
+    # Remote ids of older copies still live after a replace (create-new-then-delete-old).
+    superseded: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        return f"schedule.{self.name}"
+
+
+class State(_Frozen):
+    version: int = STATE_VERSION
+    lineage: str
+    serial: int = 0
+    plans: dict[str, PlanRecord] = Field(default_factory=dict)
+    schedules: dict[str, ScheduleRecord] = Field(default_factory=dict)
+
+    @classmethod
+    def new(cls) -> State:
+        return cls(lineage=str(uuid.uuid4()))
+
+    def pending_intents(self) -> list[ScheduleRecord]:
+        return [r for r in self.schedules.values() if r.intent is not None]
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+class PlanUpserted(_Frozen):
+    type: Literal["plan_upserted"] = "plan_upserted"
+    plan_id: str
+    description: str
+    at: datetime
+
+
+class PlanForgotten(_Frozen):
+    """A retired plan (EngageLab plans cannot be deleted) or a hand `state rm`."""
+
+    type: Literal["plan_forgotten"] = "plan_forgotten"
+    plan_id: str
+
+
+class IntentRecorded(_Frozen):
+    type: Literal["intent_recorded"] = "intent_recorded"
+    name: str
+    plan_id: str
+    intent: Intent
+
+
+class IntentCleared(_Frozen):
+    """The write did not happen (a definite failure): drop the intent, keep the rest."""
+
+    type: Literal["intent_cleared"] = "intent_cleared"
+    name: str
+
+
+class ScheduleCreated(_Frozen):
+    """A create succeeded, or a pending create was adopted from the remote list by name."""
+
+    type: Literal["schedule_created"] = "schedule_created"
+    name: str
+    plan_id: str
+    schedule_id: str
+    body: dict[str, Any]
+    digest: str
+    trigger_kind: TriggerKind
+    at: datetime
+
+
+class ScheduleUpdated(_Frozen):
+    type: Literal["schedule_updated"] = "schedule_updated"
+    name: str
+    plan_id: str
+    body: dict[str, Any]
+    digest: str
+    trigger_kind: TriggerKind
+    at: datetime
+
+
+class ScheduleDeleted(_Frozen):
+    """A remote id is gone: the current one (record dropped) or a superseded one."""
+
+    type: Literal["schedule_deleted"] = "schedule_deleted"
+    name: str
+    schedule_id: str
+
+
+class ScheduleForgotten(_Frozen):
+    """Dropped from state with no API call (already sent and expired, or a hand `state rm`)."""
+
+    type: Literal["schedule_forgotten"] = "schedule_forgotten"
+    name: str
+
+
+Event = Annotated[
+    PlanUpserted
+    | PlanForgotten
+    | IntentRecorded
+    | IntentCleared
+    | ScheduleCreated
+    | ScheduleUpdated
+    | ScheduleDeleted
+    | ScheduleForgotten,
+    Field(discriminator="type"),
+]
+
+
+def apply_event(state: State, event: Event) -> State:
+    """The state after `event`, with the serial raised by one. Pure."""
+    plans = dict(state.plans)
+    schedules = dict(state.schedules)
+    match event:
+        case PlanUpserted():
+            plans[event.plan_id] = PlanRecord(
+                plan_id=event.plan_id, description=event.description, applied_at=event.at
+            )
+        case PlanForgotten():
+            plans.pop(event.plan_id, None)
+        case IntentRecorded():
+            old = schedules.get(event.name)
+            if old is None:
+                schedules[event.name] = ScheduleRecord(
+                    name=event.name, plan_id=event.plan_id, intent=event.intent
+                )
+            else:
+                schedules[event.name] = old.model_copy(update={"intent": event.intent})
+        case IntentCleared():
+            old = schedules.get(event.name)
+            if old is not None:
+                if old.schedule_id is None and not old.superseded:
+                    del schedules[event.name]  # a create that never happened leaves nothing
+                else:
+                    schedules[event.name] = old.model_copy(update={"intent": None})
+        case ScheduleCreated():
+            old = schedules.get(event.name)
+            superseded = old.superseded if old else ()
+            if old is not None and old.schedule_id and old.schedule_id != event.schedule_id:
+                superseded = (*superseded, old.schedule_id)
+            schedules[event.name] = ScheduleRecord(
+                name=event.name,
+                plan_id=event.plan_id,
+                schedule_id=event.schedule_id,
+                body=event.body,
+                digest=event.digest,
+                trigger_kind=event.trigger_kind,
+                applied_at=event.at,
+                superseded=superseded,
+            )
+        case ScheduleUpdated():
+            old = schedules[event.name]
+            schedules[event.name] = old.model_copy(
+                update={
+                    "plan_id": event.plan_id,
+                    "body": event.body,
+                    "digest": event.digest,
+                    "trigger_kind": event.trigger_kind,
+                    "applied_at": event.at,
+                    "intent": None,
+                }
+            )
+        case ScheduleDeleted():
+            old = schedules.get(event.name)
+            if old is not None:
+                if old.schedule_id == event.schedule_id:
+                    if old.superseded:
+                        schedules[event.name] = old.model_copy(
+                            update={"schedule_id": None, "intent": None}
+                        )
+                    else:
+                        del schedules[event.name]
+                else:
+                    rest = tuple(s for s in old.superseded if s != event.schedule_id)
+                    if old.schedule_id is None and not rest:
+                        del schedules[event.name]
+                    else:
+                        schedules[event.name] = old.model_copy(update={"superseded": rest})
+        case ScheduleForgotten():
+            schedules.pop(event.name, None)
+    return state.model_copy(
+        update={"serial": state.serial + 1, "plans": plans, "schedules": schedules}
+    )

@@ -1,0 +1,159 @@
+"""When a schedule fires, as UTC instants, from its API trigger. Pure: the clock is passed in.
+
+Smart Push and device-time sends are read in each device's own zone, so one wall time is a window
+across the world: it starts when the earliest zone (UTC+14) reaches it and ends when the latest
+(UTC-12) does. Site-time sends are one instant in the environment's site time zone.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from reconciler.engagelab import CLOCK_FORMAT, TIME_FORMAT, WEEK_POINTS, ZONE_SITE
+
+EARLIEST_UTC_OFFSET = timedelta(hours=14)  # Line Islands, Kiribati
+LATEST_UTC_OFFSET = timedelta(hours=-12)  # Baker Island; the last place a wall time is reached
+
+
+def parse_api_time(text: str) -> datetime:
+    """Parse `yyyy-MM-dd HH:mm:ss` exactly (naive wall time); ValueError otherwise."""
+    parsed = datetime.strptime(text, TIME_FORMAT)
+    if parsed.strftime(TIME_FORMAT) != text:  # strptime accepts "2025-1-2 3:4:5"
+        raise ValueError(f"{text!r} is not in the form YYYY-MM-DD HH:MM:SS")
+    return parsed
+
+
+def parse_clock(text: str) -> time:
+    parsed = datetime.strptime(text, CLOCK_FORMAT)
+    if parsed.strftime(CLOCK_FORMAT) != text:
+        raise ValueError(f"{text!r} is not in the form HH:MM:SS")
+    return parsed.time()
+
+
+def format_utc(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def wall_to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
+    return wall.replace(tzinfo=zone).astimezone(UTC)
+
+
+def device_window(wall: datetime) -> tuple[datetime, datetime]:
+    """The UTC span over which a device-local wall time is reached somewhere on Earth."""
+    naive_utc = wall.replace(tzinfo=UTC)
+    return naive_utc - EARLIEST_UTC_OFFSET, naive_utc - LATEST_UTC_OFFSET
+
+
+@dataclass(frozen=True, slots=True)
+class FireWindow:
+    """When a trigger fires. `immediate` means "as soon as it is created" (backup_time: now)."""
+
+    kind: str
+    first: datetime | None  # UTC; None only when immediate
+    last: datetime | None  # UTC; None only when immediate
+    immediate: bool = False
+    device_local: bool = False
+
+    def has_fired(self, now: datetime, applied_at: datetime | None) -> bool:
+        """True once anything may have gone out to anyone."""
+        if self.immediate:
+            return applied_at is not None
+        return self.first is not None and now >= self.first
+
+    def is_over(self, now: datetime, applied_at: datetime | None) -> bool:
+        """True once every occurrence, in every zone, is in the past."""
+        if self.immediate:
+            return applied_at is not None
+        return self.last is not None and now >= self.last
+
+
+def fire_window(
+    trigger: Mapping[str, Any], site_zone: ZoneInfo, *, now: datetime | None = None
+) -> FireWindow:
+    """The firing window of an API-form trigger (`{"intelligent": {...}}` etc.).
+
+    For periodical triggers `first` is the next occurrence at or after `now` (or the first one when
+    `now` is None) and `last` the final one.
+    """
+    if "intelligent" in trigger:
+        backup = trigger["intelligent"]["backup_time"]
+        if backup == "now":
+            return FireWindow("intelligent", None, None, immediate=True, device_local=True)
+        first, last = device_window(parse_api_time(backup))
+        return FireWindow("intelligent", first, last, device_local=True)
+    if "single" in trigger:
+        single = trigger["single"]
+        wall = parse_api_time(single["time"])
+        if single.get("zone_type", ZONE_SITE) == ZONE_SITE:
+            instant = wall_to_utc(wall, site_zone)
+            return FireWindow("single", instant, instant)
+        first, last = device_window(wall)
+        return FireWindow("single", first, last, device_local=True)
+    if "periodical" in trigger:
+        per = trigger["periodical"]
+        device = per.get("zone_type", ZONE_SITE) != ZONE_SITE
+        walls = list(periodical_walls(per))
+        if not walls:
+            return FireWindow("periodical", None, None, device_local=device)
+        spans = [device_window(w) if device else (wall_to_utc(w, site_zone),) * 2 for w in walls]
+        upcoming = [s for s in spans if now is None or s[1] > now]
+        first = (upcoming[0] if upcoming else spans[-1])[0]
+        return FireWindow("periodical", first, spans[-1][1], device_local=device)
+    raise ValueError(f"unknown trigger kind: {sorted(trigger)}")
+
+
+def periodical_walls(per: Mapping[str, Any], limit: int = 5000) -> Iterator[datetime]:
+    """Every wall-clock occurrence of a periodical trigger between `start` and `end`."""
+    start = parse_api_time(per["start"])
+    end = parse_api_time(per["end"])
+    at = parse_clock(per["time"])
+    unit = per["time_unit"]
+    freq = max(1, int(per.get("frequency", 1)))
+    points = list(per.get("point") or [])
+    count = 0
+    for day in _periodical_days(start.date(), end.date(), unit, freq, points):
+        wall = datetime.combine(day, at)
+        if start <= wall <= end:
+            yield wall
+            count += 1
+            if count >= limit:
+                return
+
+
+def _periodical_days(
+    first: date, last: date, unit: str, freq: int, points: list[str]
+) -> Iterator[date]:
+    if unit == "day":
+        day = first
+        while day <= last:
+            yield day
+            day += timedelta(days=freq)
+    elif unit == "week":
+        wanted = {WEEK_POINTS.index(p) for p in points} if points else {first.weekday()}
+        week_start = first - timedelta(days=first.weekday())
+        while week_start <= last:
+            for offset in range(7):
+                day = week_start + timedelta(days=offset)
+                if offset in wanted and first <= day <= last:
+                    yield day
+            week_start += timedelta(weeks=freq)
+    elif unit == "month":
+        wanted_days = sorted(int(p) for p in points) if points else [first.day]
+        year, month = first.year, first.month
+        while date(year, month, 1) <= last:
+            days_in_month = calendar.monthrange(year, month)[1]
+            for dom in wanted_days:
+                if dom <= days_in_month:
+                    day = date(year, month, dom)
+                    if first <= day <= last:
+                        yield day
+            month += freq
+            year += (month - 1) // 12
+            month = (month - 1) % 12 + 1
+    else:
+        raise ValueError(f"unknown time_unit {unit!r}")
