@@ -27,6 +27,9 @@ class PlanRecord(_Frozen):
     plan_id: str
     description: str
     applied_at: datetime
+    # Set when the plan left the specs. EngageLab cannot delete plans, so a retired plan still
+    # counts against the 100-plan quota and stays recorded.
+    retired_at: datetime | None = None
 
 
 class Intent(_Frozen):
@@ -79,8 +82,16 @@ class PlanUpserted(_Frozen):
     at: datetime
 
 
+class PlanRetired(_Frozen):
+    """The plan left the specs. No API call: EngageLab plans cannot be deleted."""
+
+    type: Literal["plan_retired"] = "plan_retired"
+    plan_id: str
+    at: datetime
+
+
 class PlanForgotten(_Frozen):
-    """A retired plan (EngageLab plans cannot be deleted) or a hand `state rm`."""
+    """A hand `state rm`: the plan is no longer recorded at all."""
 
     type: Literal["plan_forgotten"] = "plan_forgotten"
     plan_id: str
@@ -140,6 +151,7 @@ class ScheduleForgotten(_Frozen):
 
 Event = Annotated[
     PlanUpserted
+    | PlanRetired
     | PlanForgotten
     | IntentRecorded
     | IntentCleared
@@ -160,6 +172,11 @@ def apply_event(state: State, event: Event) -> State:
             plans[event.plan_id] = PlanRecord(
                 plan_id=event.plan_id, description=event.description, applied_at=event.at
             )
+        case PlanRetired():
+            if event.plan_id in plans:
+                plans[event.plan_id] = plans[event.plan_id].model_copy(
+                    update={"retired_at": event.at}
+                )
         case PlanForgotten():
             plans.pop(event.plan_id, None)
         case IntentRecorded():

@@ -26,6 +26,12 @@ def project_parent() -> argparse.ArgumentParser:
         help="campaign repository root holding specs/, templates/, state/ (default: .)",
     )
     group.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="state file (default: <root>/state/default.json)",
+    )
+    group.add_argument(
         "--now",
         default=os.environ.get(NOW_ENV),
         help=f"pin the clock, ISO 8601 with offset (default: ${NOW_ENV} or the real time)",
@@ -43,6 +49,12 @@ def project_parent() -> argparse.ArgumentParser:
     )
     group.add_argument("--debug", action="store_true", help="show tracebacks")
     return parent
+
+
+def state_path(args: argparse.Namespace) -> Path:
+    explicit: Path | None = getattr(args, "state", None)
+    root: Path = getattr(args, "root", Path())
+    return explicit if explicit is not None else root / "state" / "default.json"
 
 
 def resolve_now(args: argparse.Namespace) -> datetime:

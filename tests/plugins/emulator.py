@@ -1,0 +1,1 @@
+"""Pytest fixtures that start the local EngageLab emulator on a free loopback port."""
