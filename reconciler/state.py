@@ -38,6 +38,11 @@ class Intent(_Frozen):
     action: Literal["create", "update", "delete"]
     digest: str | None = None  # digest of the body being sent (create/update)
     started_at: datetime
+    # When the body being sent starts firing (UTC), or `immediate` for backup_time "now". After a
+    # crash, a create that is not in the remote list may simply have fired and expired already;
+    # these fields tell the applier whether that is possible, in which case it must not re-create.
+    fires_from: datetime | None = None
+    immediate: bool = False
 
 
 class ScheduleRecord(_Frozen):
