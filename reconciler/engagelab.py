@@ -114,3 +114,82 @@ def multi_language(copy_by_lang: Mapping[str, Mapping[str, str]]) -> dict[str, d
             entry["title"] = copy["title"]
         out[lang] = entry
     return out
+
+
+# --- client (appended for the HTTP client, issue #3) ----------------------------------------
+ENV_DATA_CENTER: Final = "ENGAGELAB_DATA_CENTER"  # [ours] fallback when --data-center is absent
+ENV_BASE_URL: Final = "ENGAGELAB_BASE_URL"  # [ours] explicit base URL (emulator, proxies)
+ENV_RATE_LIMIT: Final = "ENGAGELAB_RATE_LIMIT"  # [ours] lower the client's share of the 500/s
+# [ours] plain http only to loopback: Basic auth over http would expose the master secret.
+PLAIN_HTTP_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+PATH_PUSH_PLAN: Final = "/v4/push_plan"  # [doc]
+PATH_PUSH_PLAN_LIST: Final = "/v4/push_plan/list"  # [sdk]
+PATH_SCHEDULES: Final = "/v4/schedules"  # [sdk]
+PATH_PLAN_DETAIL: Final = "/v4/status/plan/detail"  # [sdk]
+PLAN_LIST_PAGE_SIZE: Final = 100  # [sdk] page_size=100 holds the whole 100-plan quota
+LIST_MAX_PAGES: Final = 1000  # [ours] stop a listing whose pages never end
+SUCCESS_TEXT: Final = "success"  # [sdk] the literal body some mutations answer
+NOT_FOUND_CODES: Final = frozenset({CODE_NOT_FOUND})  # [v3] besides HTTP 404
+# [ours] A schedule create has no idempotency key, so it is retried only on answers that say the
+# request was refused before any work: 429 and 23008 (throttled). Any 5xx, 21030 or 27000 may
+# come after the schedule was stored, so a create that gets one is "outcome unknown".
+CREATE_RETRYABLE_HTTP_STATUS: Final = frozenset({429})  # [ours]
+CREATE_RETRYABLE_CODES: Final = frozenset({CODE_RATE_LIMITED})  # [ours]
+
+# --- appended for the emulator and statistics -----------------------------------------------
+CODE_SCHEDULE_REFUSED: Final = 8100  # [v3] "bad request"; every schedule-specific refusal [ours]
+SCHEDULE_TRIGGER_KINDS: Final = ("single", "periodical", "intelligent")  # [doc]
+SCHEDULE_PAGE_SIZE: Final = 50  # [ours] fixed page size of GET /v4/schedules?page=N
+PLAN_PAGE_SIZE_MAX: Final = 100  # [ours] largest page_size of GET /v4/push_plan/list
+AUDIENCE_KINDS: Final = (  # [doc/sdk] keys allowed in `to`
+    "tag",
+    "tag_and",
+    "tag_not",
+    "alias",
+    "registration_id",
+    "seg",
+    "live_activity_id",
+)
+CID_MAX: Final = 64  # [sdk] options.cid length
+STATS_DATE_FORMAT: Final = "%Y-%m-%d"  # [sdk] start_date / end_date
+STATS_MAX_SPAN_DAYS: Final = 31  # [ours] as the documented plan/msg listing (span <= 31)
+STATS_MAX_PLAN_IDS: Final = 20  # [ours] plan ids per statistics request
+STATS_MESSAGE_TYPES: Final = ("notification", "message", "live_activity", "voip", "inapp_message")
+STATS_CHANNELS: Final[Mapping[str, tuple[str, ...]]] = {  # [doc/sdk] vendor channels per platform
+    "sub_android": (
+        "engageLab_android",
+        "xiaomi",
+        "huawei",
+        "honor",
+        "meizu",
+        "oppo",
+        "vivo",
+        "fcm",
+    ),
+    "sub_ios": ("engageLab_ios", "apns"),
+    "sub_hmos": ("engageLab_hmos", "harmonyos"),
+}
+STATS_FUNNEL: Final = ("targets", "sent", "delivered", "impressions", "clicks")  # [doc] order
+
+
+# --- languages (appended by the spec/render work) --------------------------------------------
+# [ours] EngageLab does not publish which language codes `multi_language` accepts. We accept ISO
+# 639-1 two-letter codes, optionally followed by a script and/or a region (zh-Hans, pt-BR, es-419).
+_ISO_639_1 = """
+    aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy
+    da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht
+    hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky
+    la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny
+    oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss
+    st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo
+    za zh zu
+"""
+LANGUAGE_CODES: Final = frozenset(_ISO_639_1.split())
+LANGUAGE_RE: Final = re.compile(r"^([a-z]{2})(-[A-Z][a-z]{3})?(-[A-Z]{2}|-[0-9]{3})?$")  # [ours]
+MULTI_LANGUAGE_FIELDS: Final = ("title", "alert")  # [ours] what multi_language() carries
+# [ours] JPush v3 intersects audience kinds; we only allow tag kinds together: alias,
+# registration_id and seg stand alone, and tag_not needs a tag or tag_and to exclude from.
+AUDIENCE_ALONE: Final = ("alias", "registration_id", "seg")
+ANDROID_PRIORITY_RANGE: Final = (-2, 2)  # [sdk] Android notification priority
+BADGE_ADD_NUM_RANGE: Final = (1, 99)  # [sdk] android/hmos badge_add_num
+IOS_BADGE_RE: Final = re.compile(r"^(?:[0-9]{1,5}|[+-][0-9]{1,5})$")  # [sdk] 5, "+1" or "-1"

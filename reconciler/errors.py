@@ -102,3 +102,60 @@ class BlockedError(ReconcileError):
 
 class ConfigError(ReconcileError):
     """Bad command-line or environment configuration (credentials, data center, ...)."""
+
+
+class ApiError(ReconcileError):
+    """An EngageLab call failed. [ours] One type for every API failure, so callers branch on
+    fields, not classes: `outcome_unknown` means the request may have taken effect (look the
+    resource up before trying again); `not_found` is a 404 or code 8104.
+
+    The message names the method and path only: never headers, credentials or the host.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        retryable: bool = False,
+        outcome_unknown: bool = False,
+        not_found: bool = False,
+        attempts: int = 1,
+        exhausted: bool = False,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+        self.outcome_unknown = outcome_unknown
+        self.not_found = not_found
+        self.attempts = attempts
+        self.exhausted = exhausted
+        self.exit_code = ExitCode.RETRIES_EXHAUSTED if exhausted else ExitCode.ERROR
+        where = f"{method} {path}"
+        codes = [f"HTTP {status}"] if status is not None else []
+        codes += [f"code {code}"] if code is not None else []
+        text = f"{where}: {', '.join(codes)}: {message}" if codes else f"{where}: {message}"
+        if exhausted:
+            text += f" (gave up after {attempts} attempt{'s' if attempts != 1 else ''})"
+        elif attempts > 1:
+            text += f" (after {attempts} attempts)"
+        if outcome_unknown:
+            text += "; the outcome is unknown: look the resource up before trying again"
+        super().__init__(text)
+        self.text = text
+        self.message = message  # EngageLab's own message; str(self) is the full sentence
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return (
+            f"ApiError({self.method} {self.path}, status={self.status}, code={self.code}, "
+            f"retryable={self.retryable}, outcome_unknown={self.outcome_unknown}, "
+            f"not_found={self.not_found}, attempts={self.attempts})"
+        )

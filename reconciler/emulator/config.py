@@ -1,0 +1,90 @@
+"""Configuration values of the emulator: credentials, quotas, clock, faults. Pure values.
+
+`FaultConfig.from_mapping` reads the JSON form posted to /_emulator/faults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.engagelab import PLAN_QUOTA, SCHEDULE_QUOTA_DEFAULT
+
+FAULT_KINDS = ("429", "23008", "502", "503", "504", "5xx", "slow", "lost")
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedFault:
+    """A one-shot fault for the next request whose method matches and path starts with `path`."""
+
+    method: str
+    path: str
+    kind: str
+    seconds: float = 0.5  # only for kind "slow"
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method.upper() == method and path.startswith(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultConfig:
+    """Seeded random fault rates (each a probability per API request) plus a scripted queue."""
+
+    rate_429: float = 0.0
+    rate_23008: float = 0.0  # HTTP 400 with code 23008
+    rate_5xx: float = 0.0  # 502, 503 or 504
+    rate_slow: float = 0.0
+    slow_seconds: float = 0.5
+    rate_lost: float = 0.0  # mutations only: the write is applied, then the connection drops
+    script: tuple[ScriptedFault, ...] = ()
+
+    def __post_init__(self) -> None:
+        rates = (self.rate_429, self.rate_23008, self.rate_5xx, self.rate_slow, self.rate_lost)
+        if any(r < 0 for r in rates) or sum(rates) > 1:
+            raise ValueError("fault rates must be >= 0 and add up to at most 1")
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> FaultConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown fault settings: {sorted(unknown)}")
+        values = dict(raw)
+        values["script"] = tuple(
+            item if isinstance(item, ScriptedFault) else ScriptedFault(**item)
+            for item in raw.get("script", ())
+        )
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorConfig:
+    app_key: str
+    master_secret: str
+    schedule_quota: int = SCHEDULE_QUOTA_DEFAULT
+    plan_quota: int = PLAN_QUOTA
+    rate_limit: float | None = None  # requests/s, server-side token bucket; None = unlimited
+    seed: int = 0
+    now: datetime | None = None  # pinned clock (aware); None = the real clock
+    data_file: Path | None = None
+    faults: FaultConfig = field(default_factory=FaultConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One API request as the emulator saw it. `status` 0 means no response was sent."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+    outcome: str  # "ok", "error", "unauthorized", "ratelimited", "fault:<kind>"
+    write_applied: bool
+    code: int | None = None
