@@ -1,0 +1,107 @@
+"""Unit tests for reconciler.render: the sandbox, strict variables, and the fast path."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.render import MAX_OUTPUT_CHARS, Renderer, TemplateTextError
+
+
+def render(text: str, **values: object) -> str:
+    return Renderer().compile(text).render(values)
+
+
+def refused(text: str, **values: object) -> TemplateTextError:
+    with pytest.raises(TemplateTextError) as caught:
+        render(text, **values)
+    return caught.value
+
+
+def test_variables_filters_and_conditions() -> None:
+    assert render("-{{ d }}% on {{ p | upper }}", d=30, p="shoes") == "-30% on SHOES"
+    text = "{% if n > 1 %}{{ n }} items{% else %}one item{% endif %}"
+    assert render(text, n=3) == "3 items" and render(text, n=1) == "one item"
+    assert render("{{ name | default('friend') }}", name="Ana") == "Ana"
+    assert render("  padded\n") == "padded"
+
+
+def test_no_autoescape_for_plain_text() -> None:
+    assert render("{{ a }} & <b>", a="Tom & Jerry") == "Tom & Jerry & <b>"
+
+
+def test_variables_are_listed_with_their_line() -> None:
+    compiled = Renderer().compile("Hi {{ a }}\n{% if b %}{{ c.d }}{% endif %}")
+    assert dict(compiled.variables) == {"a": 1, "b": 2, "c": 2}
+
+
+def test_undefined_is_an_error_even_inside_expressions() -> None:
+    error = refused("{{ user.name }}", user={})
+    assert "has no attribute 'name'" in error.message or "undefined" in error.message
+
+
+def test_syntax_error_carries_the_line() -> None:
+    error = refused("line one\n{{ oops ")
+    assert error.lineno == 2 and "syntax error" in error.message
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "call"),
+        ("{{ x.__class__ }}", "sandbox"),
+        ("{{ x.__globals__ }}", "no attribute"),
+        ("{% for i in range(10) %}{{ i }}{% endfor %}", "loop"),
+        ("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "macro"),
+        ("{% include 'x' %}", "include"),
+        ("{% extends 'x' %}", "extends"),
+        ("{% import 'x' as y %}", "import"),
+        ("{% set s = x %}{{ s }}", "Assign"),
+        ("{{ lipsum() }}", "call"),
+        ("{{ 'a' * 100000000 }}", "longer than"),
+        ("{{ x * 100000 }}", "longer than"),
+        ("{{ 2 ** 100000 }}", "exponent"),
+        ("{{ '%999999999d' % 1 }}", "formatting"),
+        ("{{ x | center(100000000) }}", "filter 'center'"),
+        ("{{ x | format(1) }}", "filter 'format'"),
+        ("{{ x | attr('__class__') }}", "filter 'attr'"),
+    ],
+)
+def test_hostile_templates_are_refused_fast(text: str, words: str) -> None:
+    started = time.perf_counter()
+    error = refused(text, x="abc")
+    assert words in error.message
+    assert time.perf_counter() - started < 1.0
+
+
+def test_output_is_capped() -> None:
+    error = refused("{{ a ~ a ~ a }}", a="x" * 2000)
+    assert str(MAX_OUTPUT_CHARS) in error.hint or str(MAX_OUTPUT_CHARS) in error.message
+
+
+def test_each_distinct_text_is_compiled_once() -> None:
+    renderer = Renderer()
+    first = renderer.compile("Hi {{ a | upper }}")
+    assert renderer.compile("Hi {{ a | upper }}") is first
+    assert first.render({"a": "x"}) == "Hi X" and first.render({"a": "y"}) == "Hi Y"
+
+
+_names = st.sampled_from(["a", "b", "n"])
+_text = st.text(alphabet=st.characters(blacklist_characters="{}%#"), max_size=20)
+_values = st.one_of(st.integers(), st.text(max_size=10), st.floats(allow_nan=False), st.booleans())
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    parts=st.lists(st.one_of(_text, _names.map(lambda n: "{{ " + n + " }}")), max_size=6),
+    values=st.fixed_dictionaries({"a": _values, "b": _values, "n": _values}),
+)
+def test_fast_path_renders_exactly_like_jinja(parts: list[str], values: dict[str, object]) -> None:
+    text = "".join(parts)
+    fast = Renderer().compile(text).render(values)
+    # A no-op filter forces the same text through Jinja itself.
+    slow = Renderer().compile(text + "{{ '' | lower }}").render(values)
+    assert fast == slow
