@@ -1,0 +1,109 @@
+"""Saved plan files: write/read the JSON view, and the pure freshness check `apply` runs first.
+
+`save_plan`/`load_plan` do file I/O; `check_fresh` is pure (clock passed in). A reviewed plan is
+applied only if the state, the specs and the clock are still where the review saw them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from reconciler.errors import ExpiredPlanError, ReconcileError, StalePlanError
+from reconciler.plan import FORMAT_VERSION, NO_LINEAGE, Plan
+from reconciler.state import State
+from reconciler.timing import format_utc
+from reconciler.views import to_json
+
+
+class PlanFileError(ReconcileError):
+    """The file is not a plan this version of reconcile can read."""
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    """Write the JSON view atomically, so a reviewer never picks up half a plan."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(to_json(plan))
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def parse_plan(text: str, source: str = "plan") -> Plan:
+    """The Plan in `text` (a saved JSON plan); PlanFileError says why it is not one."""
+    try:
+        raw = json.loads(text)
+    except ValueError as error:
+        raise PlanFileError(f"{source} is not a reconcile plan: not JSON ({error})") from None
+    if not isinstance(raw, dict) or "format_version" not in raw:
+        raise PlanFileError(
+            f"{source} is not a reconcile plan (no format_version); "
+            "save one with `reconcile plan --out FILE`"
+        )
+    version = raw["format_version"]
+    if version != FORMAT_VERSION:
+        raise PlanFileError(
+            f"{source} has plan format_version {version!r}; this reconcile reads "
+            f"{FORMAT_VERSION}: plan again with this version"
+        )
+    try:
+        return Plan.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PlanFileError(
+            f"{source} is not a valid reconcile plan: {where}: {first['msg']} "
+            f"({error.error_count()} problem(s)); was it edited by hand?"
+        ) from None
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanFileError(f"{path}: no such plan file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise PlanFileError(f"{path}: cannot read the plan file ({error})") from None
+    return parse_plan(text, str(path))
+
+
+def check_fresh(plan: Plan, state: State, inputs_digest: str, now: datetime) -> None:
+    """Refuse a plan whose state or inputs moved (stale), or whose first send is too near."""
+    moved: list[str] = []
+    if plan.state_lineage != NO_LINEAGE and state.lineage != plan.state_lineage:
+        moved.append(
+            f"the state was replaced (lineage {plan.state_lineage} when planned, "
+            f"{state.lineage} now)"
+        )
+    elif state.serial != plan.state_serial:
+        moved.append(
+            f"the state moved from serial {plan.state_serial} to {state.serial} since the plan "
+            "was made (another apply ran)"
+        )
+    if inputs_digest != plan.inputs_digest:
+        moved.append(
+            f"the specs or templates changed since the plan was made ({plan.inputs_digest[:19]}"
+            f" when planned, {inputs_digest[:19]} now)"
+        )
+    if moved:
+        raise StalePlanError(
+            "the saved plan is stale: " + "; ".join(moved) + ". Run `reconcile plan` again and "
+            "review the new plan."
+        )
+    if plan.expires_at is not None and now >= plan.expires_at:
+        raise ExpiredPlanError(
+            f"the saved plan expired on {format_utc(plan.expires_at)} (3 minutes before the "
+            f"earliest send it touches); it is now {format_utc(now)}. Run `reconcile plan` "
+            "again: a send that is due or passed may no longer be changed as reviewed."
+        )
