@@ -28,6 +28,11 @@ class Recorder:
     def state(self) -> State:
         return self._state
 
+    @property
+    def healthy(self) -> bool:
+        """False after a failed write: what is on disk past the last good write is unknown."""
+        return self._failure is None
+
     async def record(self, *events: Event) -> None:
         """Return when `events` are on disk, in order, after every event recorded before them."""
         if self._failure is not None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,6 +14,15 @@ from reconciler.errors import ConfigError
 from reconciler.settings import Settings
 
 NOW_ENV = "RECONCILE_NOW"
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
 
 
 def project_parent() -> argparse.ArgumentParser:
@@ -49,6 +59,37 @@ def project_parent() -> argparse.ArgumentParser:
     )
     group.add_argument("--debug", action="store_true", help="show tracebacks")
     return parent
+
+
+def api_parent() -> argparse.ArgumentParser:
+    """Options of commands that call EngageLab. Credentials come from the environment only."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("EngageLab connection (credentials: environment only)")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data-center",
+        default=None,
+        help="sgp (default), usva, defra, hk, jpn or bra; or $ENGAGELAB_DATA_CENTER",
+    )
+    where.add_argument(
+        "--base-url",
+        default=None,
+        help="explicit API base URL, e.g. the emulator's http://127.0.0.1:8787; "
+        "or $ENGAGELAB_BASE_URL",
+    )
+    group.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        help="requests/s this run may use (default 500, the AppKey's whole budget)",
+    )
+    return parent
+
+
+def is_loopback_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def state_path(args: argparse.Namespace) -> Path:

@@ -1,0 +1,408 @@
+"""Carries out a Plan on EngageLab: the one module that both calls the API and records state.
+
+Not pure. It dispatches on `Change.action` only. Every write is announced by a durable intent and
+its outcome recorded durably after, so a kill at any point leaves a state the next run finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, cast
+
+from reconciler.canonical import digest
+from reconciler.client import EngageLabClient
+from reconciler.engagelab import MIN_LEAD
+from reconciler.errors import ApiError, BlockedError, ExitCode, UnsafePlanError
+from reconciler.plan import Action, Change, Plan
+from reconciler.recorder import Recorder
+from reconciler.resources import TriggerKind
+from reconciler.state import (
+    Intent,
+    IntentCleared,
+    IntentRecorded,
+    PlanRetired,
+    PlanUpserted,
+    ScheduleCreated,
+    ScheduleDeleted,
+    ScheduleForgotten,
+    ScheduleRecord,
+    ScheduleUpdated,
+)
+from reconciler.timing import format_utc
+
+Clock = Callable[[], datetime]
+BODY_KEYS = ("name", "enabled", "trigger", "push")
+# Answers after which every further call would fail the same way: stop launching new ones.
+_FATAL_STATUS = frozenset({401, 403})
+_FATAL_CODES = frozenset({21004, 21008, 23009})
+
+
+class Status(StrEnum):
+    APPLIED = "applied"
+    ADOPTED = "adopted"  # an interrupted create was found by name and recorded, not re-sent
+    RECORDED = "recorded"  # state-only change (retire, forget): no call
+    FAILED = "failed"
+    UNKNOWN = "outcome unknown"
+    NOT_ATTEMPTED = "not attempted"
+
+
+DONE = frozenset({Status.APPLIED, Status.ADOPTED, Status.RECORDED})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    address: str
+    action: Action
+    status: Status
+    detail: str = ""
+    exhausted: bool = False  # failed because retries ran out
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReport:
+    outcomes: tuple[Outcome, ...]
+    calls: int
+
+    def with_status(self, *statuses: Status) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status in statuses]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        bad = [o for o in self.outcomes if o.status not in DONE]
+        if not bad:
+            return ExitCode.OK
+        if all(o.exhausted or o.status is Status.NOT_ATTEMPTED for o in bad) and any(
+            o.exhausted for o in bad
+        ):
+            return ExitCode.RETRIES_EXHAUSTED
+        return ExitCode.PARTIAL_APPLY
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOptions:
+    parallelism: int = 10
+    allow_destroy: bool = False
+
+
+def preflight(plan: Plan, now: datetime, options: ApplyOptions) -> None:
+    """Refuse, before any call, a plan with blockers, an unapproved mass delete, or a change that
+    has come too close to firing since the plan was made. Pure."""
+    reasons = [f"  {b.address}: {b.reason}" for b in plan.blockers]
+    for change in plan.changes:
+        late = _too_late(change, now)
+        if late:
+            reasons.append(f"  {change.address}: {late}")
+    if reasons:
+        raise BlockedError(
+            "the plan is blocked; nothing was sent:\n" + "\n".join(sorted(set(reasons)))
+        )
+    if plan.unsafe and not options.allow_destroy:
+        raise UnsafePlanError(
+            f"the plan is unsafe: it {plan.unsafe_reason}. Review the deletions, then rerun "
+            "with --allow-destroy; nothing was sent"
+        )
+
+
+def _too_late(change: Change, now: datetime) -> str | None:
+    win = change.window
+    if change.action not in (Action.CREATE, Action.UPDATE, Action.REPLACE) or change.after is None:
+        return None
+    if win is None or win.immediate or win.first is None:
+        return None
+    if win.first < now + MIN_LEAD:
+        return (
+            f"starts firing on {format_utc(win.first)}, less than "
+            f"{int(MIN_LEAD.total_seconds() // 60)} minutes from now; move its time and plan again"
+        )
+    return None
+
+
+def _kind(body: Mapping[str, Any]) -> TriggerKind:
+    return cast(TriggerKind, next(iter(body["trigger"])))
+
+
+def _name(change: Change) -> str:
+    return change.address.removeprefix("schedule.")
+
+
+class Applier:
+    """One apply run. Use `await Applier(...).run()` once."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        recorder: Recorder,
+        client: EngageLabClient,
+        *,
+        clock: Clock,
+        options: ApplyOptions,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self._plan = plan
+        self._recorder = recorder
+        self._client = client
+        self._clock = clock
+        self._options = options
+        self._on_outcome = on_outcome
+        self._outcomes: list[Outcome] = []
+        self._stop_reason: str | None = None
+        self._remote: dict[str, list[dict[str, Any]]] | None = None
+        self._remote_lock = asyncio.Lock()
+
+    async def run(self) -> ApplyReport:
+        calls_before = self._client.calls_made
+        plans = [c for c in self._plan.changes if c.kind == "plan"]
+        schedules = [c for c in self._plan.changes if c.kind == "schedule"]
+        failed_plans = await self._run_all(plans, self._plan_change)
+        writes = [
+            c
+            for c in schedules
+            if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
+            or (c.action is Action.FORGET)
+        ]
+        blocked = [c for c in writes if c.plan_id in failed_plans and c.after is not None]
+        for change in blocked:
+            self._note(change, Status.NOT_ATTEMPTED, f"plan.{change.plan_id} was not applied")
+        await self._run_all([c for c in writes if c not in blocked], self._schedule_write)
+        await self._run_all([c for c in schedules if c.action is Action.DELETE], self._delete)
+        return ApplyReport(tuple(self._outcomes), self._client.calls_made - calls_before)
+
+    # --- plumbing -------------------------------------------------------------------------
+    async def _run_all(
+        self, changes: Iterable[Change], handler: Callable[[Change], Awaitable[None]]
+    ) -> set[str]:
+        """Run `handler` over changes, `parallelism` at a time; return ids of failed plans."""
+        semaphore = asyncio.Semaphore(max(1, self._options.parallelism))
+        failed: set[str] = set()
+
+        async def one(change: Change) -> None:
+            async with semaphore:
+                if self._stop_reason is not None:
+                    self._note(change, Status.NOT_ATTEMPTED, self._stop_reason)
+                    return
+                try:
+                    await handler(change)
+                except ApiError as error:
+                    self._api_failure(change, error)
+                if change.kind == "plan" and self._last_status(change) not in DONE:
+                    failed.add(change.plan_id)
+
+        async with asyncio.TaskGroup() as group:
+            for change in changes:
+                group.create_task(one(change))
+        return failed
+
+    def _last_status(self, change: Change) -> Status | None:
+        for outcome in reversed(self._outcomes):
+            if outcome.address == change.address:
+                return outcome.status
+        return None
+
+    def _note(self, change: Change, status: Status, detail: str = "", **kw: bool) -> None:
+        outcome = Outcome(change.address, change.action, status, detail, **kw)
+        self._outcomes.append(outcome)
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
+
+    def _api_failure(self, change: Change, error: ApiError) -> None:
+        if error.outcome_unknown:
+            self._note(
+                change,
+                Status.UNKNOWN,
+                f"{error}. Its intent stays recorded: the next apply looks it up by name "
+                "before sending anything",
+            )
+        else:
+            self._note(change, Status.FAILED, str(error), exhausted=error.exhausted)
+        if error.status in _FATAL_STATUS or error.code in _FATAL_CODES:
+            self._stop_reason = f"stopped after an authorization failure: {error}"
+
+    # --- push plans ------------------------------------------------------------------------
+    async def _plan_change(self, change: Change) -> None:
+        if change.action is Action.RETIRE:
+            await self._recorder.record(PlanRetired(plan_id=change.plan_id, at=self._clock()))
+            self._note(change, Status.RECORDED, "retired: no call (plans cannot be deleted)")
+            return
+        if change.action not in (Action.CREATE, Action.UPDATE) or change.after is None:
+            return
+        description = str(change.after["plan_description"])
+        await self._client.upsert_plan(change.plan_id, description)
+        await self._recorder.record(
+            PlanUpserted(plan_id=change.plan_id, description=description, at=self._clock())
+        )
+        self._note(change, Status.APPLIED)
+
+    # --- schedules: create / update / replace / forget ---------------------------------------
+    async def _schedule_write(self, change: Change) -> None:
+        name = _name(change)
+        if change.action is Action.FORGET:
+            await self._recorder.record(ScheduleForgotten(name=name))
+            self._note(change, Status.RECORDED, "dropped from state: it already went out")
+            return
+        late = _too_late(change, self._clock())
+        if late:
+            self._note(change, Status.NOT_ATTEMPTED, late)
+            return
+        record = self._recorder.state.schedules.get(name)
+        if change.action is Action.UPDATE and record is not None and record.schedule_id:
+            await self._update(change, record.schedule_id)
+            return
+        # A replace, or a create that finishes an interrupted replace: old copies go first, so
+        # two live tasks with one name (and so a double send) can never be left behind.
+        for old_id in (*([change.schedule_id] if change.schedule_id else []), *change.superseded):
+            await self._delete_id(name, change.plan_id, old_id)
+        record = self._recorder.state.schedules.get(name)
+        if record is not None and record.intent is not None and record.intent.action == "create":
+            await self._resume_create(change, record)
+        else:
+            await self._create(change)
+
+    async def _create(self, change: Change) -> None:
+        assert change.after is not None
+        name, now = _name(change), self._clock()
+        win = change.window
+        intent = Intent(
+            action="create",
+            digest=change.digest_after,
+            started_at=now,
+            fires_from=win.first if win else None,
+            immediate=bool(win and win.immediate),
+        )
+        await self._recorder.record(
+            IntentRecorded(name=name, plan_id=change.plan_id, intent=intent)
+        )
+        try:
+            schedule_id = await self._client.create_schedule(change.after)
+        except ApiError as error:
+            if not error.outcome_unknown:
+                await self._recorder.record(IntentCleared(name=name))
+            raise
+        await self._recorder.record(self._created(change, schedule_id, change.after))
+        self._note(change, Status.APPLIED, f"schedule_id {schedule_id}")
+
+    async def _resume_create(self, change: Change, record: ScheduleRecord) -> None:
+        """A create whose outcome is unknown: adopt it by name, or create it only if it cannot
+        have been sent already."""
+        assert record.intent is not None and change.after is not None
+        found = await self._remote_named(_name(change))
+        if len(found) > 1:
+            ids = ", ".join(sorted(str(s.get("schedule_id")) for s in found))
+            self._note(
+                change,
+                Status.FAILED,
+                f"{len(found)} live schedules are named {_name(change)} on EngageLab ({ids}); "
+                "delete the extra ones in the console, then apply again. Nothing was created",
+            )
+            return
+        if found:
+            remote = found[0]
+            body = {k: remote[k] for k in BODY_KEYS if k in remote}
+            schedule_id = str(remote["schedule_id"])
+            await self._recorder.record(self._created(change, schedule_id, body))
+            if digest(body) != change.digest_after and _kind(body) == _kind(change.after):
+                await self._update(change, schedule_id, adopted=True)
+            else:
+                self._note(change, Status.ADOPTED, f"found by name as schedule_id {schedule_id}")
+            return
+        intent, now = record.intent, self._clock()
+        if intent.immediate or (intent.fires_from is not None and now >= intent.fires_from):
+            self._note(
+                change,
+                Status.UNKNOWN,
+                "an earlier create may have been sent already (it is not listed, and it could "
+                "have fired and expired since): not re-created. Check the EngageLab console; "
+                f"to send it anyway run `reconcile state rm {change.address}` and apply again",
+            )
+            return
+        await self._create(change)
+
+    async def _update(self, change: Change, schedule_id: str, *, adopted: bool = False) -> None:
+        assert change.after is not None
+        name, now = _name(change), self._clock()
+        intent = Intent(action="update", digest=change.digest_after, started_at=now)
+        await self._recorder.record(
+            IntentRecorded(name=name, plan_id=change.plan_id, intent=intent)
+        )
+        patch = {k: change.after[k] for k in BODY_KEYS if k in change.after}
+        try:
+            await self._client.update_schedule(schedule_id, patch)
+        except ApiError as error:
+            if not error.outcome_unknown:
+                await self._recorder.record(IntentCleared(name=name))
+            raise
+        await self._recorder.record(
+            ScheduleUpdated(
+                name=name,
+                plan_id=change.plan_id,
+                body=change.after,
+                digest=change.digest_after or digest(change.after),
+                trigger_kind=_kind(change.after),
+                at=self._clock(),
+            )
+        )
+        detail = f"adopted schedule_id {schedule_id} by name, then updated" if adopted else ""
+        self._note(change, Status.ADOPTED if adopted else Status.APPLIED, detail)
+
+    def _created(
+        self, change: Change, schedule_id: str, body: Mapping[str, Any]
+    ) -> ScheduleCreated:
+        return ScheduleCreated(
+            name=_name(change),
+            plan_id=change.plan_id,
+            schedule_id=schedule_id,
+            body=dict(body),
+            digest=digest(body),
+            trigger_kind=_kind(body),
+            at=self._clock(),
+        )
+
+    async def _remote_named(self, name: str) -> list[dict[str, Any]]:
+        """Live remote schedules by name; the list is read once per run, and only if needed."""
+        async with self._remote_lock:
+            if self._remote is None:
+                self._remote = {}
+                for item in await self._client.list_schedules():
+                    self._remote.setdefault(str(item.get("name")), []).append(item)
+        known = self._recorder.state.schedules.get(name)
+        skip = {known.schedule_id, *known.superseded} if known else set()
+        return [s for s in self._remote.get(name, []) if s.get("schedule_id") not in skip]
+
+    # --- schedules: delete --------------------------------------------------------------------
+    async def _delete(self, change: Change) -> None:
+        """Delete exactly the remote ids the change names: the recorded task when it left the
+        specs, or only the older copies an interrupted replace left (the live one stays)."""
+        name = _name(change)
+        ids = [i for i in (change.schedule_id, *change.superseded) if i]
+        record = self._recorder.state.schedules.get(name)
+        intent = record.intent if record is not None else None
+        if change.after is None and intent is not None and intent.action == "create":
+            # The create's outcome is unknown: adopt whatever exists under the name first, so a
+            # failed delete below still leaves the live task recorded rather than forgotten.
+            for remote in await self._remote_named(name):
+                schedule_id = str(remote["schedule_id"])
+                body = {k: remote[k] for k in BODY_KEYS if k in remote}
+                await self._recorder.record(self._created(change, schedule_id, body))
+                ids.append(schedule_id)
+        for schedule_id in dict.fromkeys(ids):
+            await self._delete_id(name, change.plan_id, schedule_id)
+        record = self._recorder.state.schedules.get(name)
+        left = record is not None and record.schedule_id is None and not record.superseded
+        if change.after is None and left:
+            # Only a create intent that never reached EngageLab is left: nothing to delete.
+            await self._recorder.record(ScheduleForgotten(name=name))
+        self._note(change, Status.APPLIED, ", ".join(f"deleted {i}" for i in ids))
+
+    async def _delete_id(self, name: str, plan_id: str, schedule_id: str) -> None:
+        # No intent is written for a delete: it is idempotent, the recorded id (or superseded
+        # list) already says what is to go, and an id that is already gone answers 404.
+        try:
+            await self._client.delete_schedule(schedule_id)
+        except ApiError as error:
+            if not error.not_found:
+                raise
+            # Already gone (expired after firing, or deleted in the console): the goal is met.
+        await self._recorder.record(ScheduleDeleted(name=name, schedule_id=schedule_id))

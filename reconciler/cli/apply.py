@@ -1,0 +1,188 @@
+"""`reconcile apply [PLAN_FILE]`: make EngageLab match the specs, exactly as planned. I/O edge.
+
+Order: lock, load state, plan (or load and check a saved plan), refuse blocked/unsafe plans before
+any call, confirm, then the applier; state is compacted at the end whatever happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from reconciler.apply import Applier, ApplyOptions, ApplyReport, Outcome, Status, preflight
+from reconciler.cli import common
+from reconciler.client import ClientConfig, EngageLabClient
+from reconciler.desired import load_desired
+from reconciler.errors import ConfigError, ExitCode
+from reconciler.plan import CALLING, Plan, build_plan
+from reconciler.recorder import Recorder
+from reconciler.savedplan import check_fresh, load_plan
+from reconciler.store import StateStore
+from reconciler.views import to_text
+
+PROGRESS_MIN_CALLS = 5
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "apply",
+        parents=[common.project_parent(), common.api_parent()],
+        help="make EngageLab match the specs (or apply a saved plan exactly)",
+        description="Apply a saved plan (refused when stale or expired), or plan and apply. "
+        "Asks for confirmation on a terminal; elsewhere needs --auto-approve.",
+    )
+    parser.add_argument("plan_file", nargs="?", type=Path, metavar="PLAN_FILE")
+    parser.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--parallelism", type=int, default=10, help="API calls in flight at once (default 10)"
+    )
+    parser.add_argument(
+        "--target",
+        action="extend",
+        nargs="+",
+        metavar="ADDRESS",
+        help="apply only these addresses (not with a saved plan: it was targeted when made)",
+    )
+    parser.add_argument(
+        "--allow-destroy", action="store_true", help="allow a plan marked unsafe (mass deletion)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only the final report")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = common.resolve_settings(args)
+    now = common.resolve_now(args)
+    if args.parallelism < 1:
+        raise ConfigError(f"--parallelism must be at least 1, not {args.parallelism}")
+    config = ClientConfig.from_env(
+        data_center=args.data_center, base_url=args.base_url, rate_limit=args.rate_limit
+    )
+    pinned = args.now is not None
+    if pinned and not common.is_loopback_url(config.base_url):
+        raise ConfigError(
+            "--now (or $RECONCILE_NOW) pins the clock for tests and the local emulator; it is "
+            "refused against a real EngageLab, where the send-time gates need the real time"
+        )
+    if args.plan_file is not None and args.target:
+        raise ConfigError("--target is chosen when planning: `reconcile plan --target ... --out`")
+    options = ApplyOptions(parallelism=args.parallelism, allow_destroy=args.allow_destroy)
+    store = StateStore(common.state_path(args))
+    with store.lock("reconcile apply"):
+        state = store.load()
+        for notice in store.notices:
+            common.err(f"note: {notice}")
+        desired = load_desired(args.root, settings, now)
+        if args.plan_file is not None:
+            plan = load_plan(args.plan_file)
+            check_fresh(plan, state, desired.inputs_digest, now)
+        else:
+            plan = build_plan(desired, state, now, settings, targets=args.target)
+            if not args.quiet:
+                common.out(to_text(plan, color=common.color_enabled()))
+        if not plan.has_changes:
+            common.out("No changes. EngageLab already matches the specs; no call was made.")
+            return int(ExitCode.OK)
+        preflight(plan, now, options)
+        if args.plan_file is None and not args.auto_approve:
+            _confirm()
+        started = time.monotonic()
+        clock = _clock(now if pinned else None)
+        recorder = Recorder(state, store.append)
+        try:
+            report = asyncio.run(_apply(plan, recorder, config, clock, options, args.quiet))
+        finally:
+            if recorder.healthy:
+                store.write(recorder.state)
+    _print_report(report, time.monotonic() - started)
+    return int(report.exit_code)
+
+
+def _clock(pinned: datetime | None) -> common.Clock:
+    if pinned is None:
+        return common.utc_now
+    start = time.monotonic()
+    return lambda: pinned + common.seconds(time.monotonic() - start)
+
+
+async def _apply(
+    plan: Plan,
+    recorder: Recorder,
+    config: ClientConfig,
+    clock: common.Clock,
+    options: ApplyOptions,
+    quiet: bool,
+) -> ApplyReport:
+    expected = sum(1 for c in plan.changes if c.action in CALLING)
+    progress = _Progress(expected) if not quiet and expected > PROGRESS_MIN_CALLS else None
+    async with EngageLabClient(config) as client:
+        applier = Applier(
+            plan,
+            recorder,
+            client,
+            clock=clock,
+            options=options,
+            on_outcome=progress.tick if progress else None,
+        )
+        try:
+            return await applier.run()
+        finally:
+            if progress:
+                progress.close()
+
+
+def _confirm() -> None:
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "refusing to apply without confirmation on a non-interactive terminal; review the "
+            "plan, then rerun with --auto-approve (or apply a saved, reviewed plan file)"
+        )
+    common.out("\nApply these changes to EngageLab? Only 'yes' is accepted.")
+    answer = input("  Enter a value: ").strip()
+    if answer != "yes":
+        raise ConfigError("apply cancelled; nothing was sent")
+
+
+class _Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.enabled = sys.stderr.isatty()
+
+    def tick(self, outcome: Outcome) -> None:
+        self.done += 1
+        if self.enabled:
+            width = 30
+            filled = min(width, width * self.done // max(1, self.total))
+            bar = "#" * filled + "-" * (width - filled)
+            sys.stderr.write(f"\r  applying [{bar}] {self.done}/{self.total}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def _print_report(report: ApplyReport, seconds: float) -> None:
+    counts = {status: len(report.with_status(status)) for status in Status}
+    bad = report.with_status(Status.FAILED, Status.UNKNOWN, Status.NOT_ATTEMPTED)
+    for outcome in bad:
+        common.err(f"  {outcome.status.value}: {outcome.address} ({outcome.action.value})")
+        if outcome.detail:
+            common.err(f"      {outcome.detail}")
+    summary = ", ".join(f"{n} {status.value}" for status, n in counts.items() if n)
+    verdict = "Apply complete" if not bad else "Apply incomplete"
+    common.out(
+        f"{verdict}: {summary or 'nothing to do'}. {report.calls} API calls in {seconds:.1f}s."
+    )
+    if bad:
+        common.err(
+            "State is recorded for everything that was applied. Run `reconcile apply` again to "
+            "finish: outcome-unknown creates are looked up by name first, never sent twice."
+        )

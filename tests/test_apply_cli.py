@@ -1,0 +1,325 @@
+"""`reconcile apply` through the CLI against the emulator over real HTTP on loopback.
+
+Every test proves its claim from the emulator's own call log and per-name counts, never from
+what reconcile says about itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli.main import main
+from reconciler.errors import ExitCode
+from reconciler.store import StateStore
+from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
+
+NOW = EMULATOR_NOW.isoformat()
+REPO = Path(__file__).resolve().parents[1]
+
+SPEC = """\
+plan: {{id: {plan_id}, description: Test campaign}}
+defaults:
+  template: hello
+  platform: [android, ios]
+  audience: {{tag: [testers]}}
+  languages: [en, fr]
+  default_language: en
+messages:
+  - name: msg_{{n}}
+    trigger: {trigger}
+    series:
+{series}
+"""
+SMART = '{smart: {backup_time: "2025-12-{day} 09:00:00"}}'
+SINGLE = '{single: {time: "2025-12-{day} 09:00:00", zone: device}}'
+
+
+def write_project(
+    root: Path, count: int, *, plan_id: str = "camp", trigger: str = SMART, fr: str = "Salut"
+) -> None:
+    series = "\n".join(f'      - {{n: "{i:02d}", day: "{10 + i % 15:02d}"}}' for i in range(count))
+    (root / "specs").mkdir(parents=True, exist_ok=True)
+    (root / "specs" / f"{plan_id}.yaml").write_text(
+        SPEC.format(plan_id=plan_id, trigger=trigger, series=series), encoding="utf-8"
+    )
+    templates = root / "templates" / "hello"
+    templates.mkdir(parents=True, exist_ok=True)
+    (templates / "en.yaml").write_text('title: Hello\nalert: "Hi {{ n }}"\n', encoding="utf-8")
+    (templates / "fr.yaml").write_text(f'title: Bonjour\nalert: "{fr} {{{{ n }}}}"\n', "utf-8")
+
+
+@pytest.fixture
+def env(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> EmulatorHandle:
+    monkeypatch.setenv("ENGAGELAB_APP_KEY", emulator.app_key)
+    monkeypatch.setenv("ENGAGELAB_MASTER_SECRET", emulator.master_secret)
+    monkeypatch.delenv("RECONCILE_NOW", raising=False)
+    return emulator
+
+
+def apply(emu: EmulatorHandle, root: Path, *extra: str, now: str = NOW) -> int:
+    argv = ["apply", "--root", str(root), "--base-url", emu.base_url, "--now", now]
+    return main([*argv, "--auto-approve", "--quiet", *extra])
+
+
+def writes(emu: EmulatorHandle, since: int = 0) -> list[tuple[str, str]]:
+    return [(c.method, c.path) for c in emu.calls()[since:] if c.method != "GET"]
+
+
+def assert_converged(emu: EmulatorHandle, root: Path, names: set[str]) -> None:
+    live = emu.names()
+    assert set(live) == names
+    assert all(count == 1 for count in live.values()), f"duplicates: {live}"
+    before = len(emu.calls())
+    assert apply(emu, root) == ExitCode.OK
+    assert len(emu.calls()) == before, "a converged state must apply with zero calls"
+
+
+def test_examples_apply_then_reapply_makes_zero_calls(env: EmulatorHandle, tmp_path: Path) -> None:
+    for folder in ("specs", "templates"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    later = datetime.fromisoformat("2026-11-29T12:00:00+00:00")
+    env.set_now(later)
+    assert apply(env, tmp_path, now=later.isoformat()) == ExitCode.OK
+    created = [p for m, p in writes(env) if m == "POST" and p == "/v4/schedules"]
+    assert len(created) == len(env.names()) == 8  # the 2025 sale has expired: not sent
+    before = len(env.calls())
+    assert apply(env, tmp_path, now=later.isoformat()) == ExitCode.OK
+    assert len(env.calls()) == before
+
+
+def test_editing_one_language_makes_exactly_one_put(env: EmulatorHandle, tmp_path: Path) -> None:
+    write_project(tmp_path, 1)
+    assert apply(env, tmp_path) == ExitCode.OK
+    mark = len(env.calls())
+    write_project(tmp_path, 1, fr="Coucou")
+    assert apply(env, tmp_path) == ExitCode.OK
+    assert [m for m, _ in writes(env, mark)] == ["PUT"]
+    assert_converged(env, tmp_path, {"msg_00"})
+
+
+def test_removal_deletes_and_mass_removal_needs_allow_destroy(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    write_project(tmp_path, 14)
+    assert apply(env, tmp_path) == ExitCode.OK
+    write_project(tmp_path, 13)  # drop msg_13
+    (tmp_path / "state").mkdir(exist_ok=True)
+    mark = len(env.calls())
+    assert apply(env, tmp_path) == ExitCode.OK
+    assert [m for m, _ in writes(env, mark)] == ["DELETE"]
+    write_project(tmp_path, 1)  # drop 12 more: over the threshold of 10
+    mark = len(env.calls())
+    assert apply(env, tmp_path) == ExitCode.UNSAFE_PLAN
+    assert len(env.calls()) == mark
+    assert apply(env, tmp_path, "--allow-destroy") == ExitCode.OK
+    assert [m for m, _ in writes(env, mark)] == ["DELETE"] * 12
+    assert_converged(env, tmp_path, {"msg_00"})
+
+
+def test_replace_deletes_the_old_task_before_creating_the_new(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    write_project(tmp_path, 1)
+    assert apply(env, tmp_path) == ExitCode.OK
+    mark = len(env.calls())
+    write_project(tmp_path, 1, trigger=SINGLE)
+    assert apply(env, tmp_path) == ExitCode.OK
+    assert [m for m, _ in writes(env, mark)] == ["DELETE", "POST"]
+    assert_converged(env, tmp_path, {"msg_00"})
+
+
+def test_saved_plan_is_refused_when_stale_or_expired(env: EmulatorHandle, tmp_path: Path) -> None:
+    write_project(tmp_path, 2)
+    plan_file = tmp_path / "plan.json"
+    assert main(["plan", "--root", str(tmp_path), "--now", NOW, "--out", str(plan_file)]) == 0
+    late = (EMULATOR_NOW + timedelta(days=25)).isoformat()  # past 2025-12-10 09:00 at UTC+14
+    assert apply(env, tmp_path, str(plan_file), now=late) == ExitCode.EXPIRED_PLAN
+    write_project(tmp_path, 2, fr="Coucou")
+    assert apply(env, tmp_path, str(plan_file)) == ExitCode.STALE_PLAN
+    assert env.calls() == []
+    assert main(["plan", "--root", str(tmp_path), "--now", NOW, "--out", str(plan_file)]) == 0
+    assert apply(env, tmp_path, str(plan_file)) == ExitCode.OK
+    assert apply(env, tmp_path, str(plan_file)) == ExitCode.STALE_PLAN  # serial moved: used up
+    assert_converged(env, tmp_path, {"msg_00", "msg_01"})
+
+
+def test_a_held_lock_refuses_a_second_apply(env: EmulatorHandle, tmp_path: Path) -> None:
+    write_project(tmp_path, 1)
+    store = StateStore(tmp_path / "state" / "default.json")
+    (tmp_path / "state").mkdir()
+    with store.lock("another apply"):
+        assert apply(env, tmp_path) == ExitCode.LOCKED
+    assert env.calls() == []
+    assert not (tmp_path / "state" / "default.json").exists()
+
+
+def test_blocked_plan_makes_no_call(env: EmulatorHandle, tmp_path: Path) -> None:
+    write_project(tmp_path, 1)
+    # 2025-12-10 09:00 first fires at UTC+14 on 2025-12-09 19:00 UTC; be 2 minutes before that.
+    almost = datetime.fromisoformat("2025-12-09T18:58:00+00:00")
+    env.set_now(almost)
+    assert apply(env, tmp_path, now=almost.isoformat()) == ExitCode.BLOCKED
+    assert env.calls() == []
+
+
+def test_non_interactive_apply_needs_auto_approve(env: EmulatorHandle, tmp_path: Path) -> None:
+    write_project(tmp_path, 1)
+    argv = ["apply", "--root", str(tmp_path), "--base-url", env.base_url, "--now", NOW]
+    assert main(argv) == ExitCode.ERROR  # pytest's stdin is not a terminal
+    assert env.calls() == []
+
+
+def test_pinned_clock_is_refused_against_a_real_data_center(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    write_project(tmp_path, 1)
+    argv = ["apply", "--root", str(tmp_path), "--data-center", "sgp", "--now", NOW]
+    assert main([*argv, "--auto-approve"]) == ExitCode.ERROR
+
+
+def test_lost_create_response_is_adopted_never_resent(env: EmulatorHandle, tmp_path: Path) -> None:
+    write_project(tmp_path, 3)
+    env.set_faults(script=[{"method": "POST", "path": "/v4/schedules", "kind": "lost"}])
+    assert apply(env, tmp_path, "--parallelism", "1") == ExitCode.PARTIAL_APPLY
+    state = StateStore(tmp_path / "state" / "default.json").load()
+    assert len(state.pending_intents()) == 1
+    mark = len(env.calls())
+    assert apply(env, tmp_path) == ExitCode.OK
+    assert [m for m, _ in writes(env, mark)] == []  # found by name: adopted, not re-sent
+    assert_converged(env, tmp_path, {"msg_00", "msg_01", "msg_02"})
+
+
+def test_lost_immediate_send_is_never_recreated(env: EmulatorHandle, tmp_path: Path) -> None:
+    write_project(tmp_path, 1, trigger='{smart: {backup_time: "now"}}')
+    env.set_faults(script=[{"method": "POST", "path": "/v4/schedules", "kind": "lost"}])
+    assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY
+    for _ in range(2):
+        assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY  # outcome unknown, every time
+    posts = [c for c in env.calls() if c.method == "POST" and c.path == "/v4/schedules"]
+    assert len(posts) == 1
+
+
+def test_fault_storm_converges_without_duplicates(env: EmulatorHandle, tmp_path: Path) -> None:
+    write_project(tmp_path, 40)
+    env.set_faults(
+        rate_429=0.04,
+        rate_23008=0.04,
+        rate_5xx=0.04,
+        rate_slow=0.04,
+        slow_seconds=0.05,
+        rate_lost=0.04,
+        # ... plus one of each kind for certain, wherever the seeded draws happen to fall.
+        script=[
+            {"method": m, "path": "/v4/", "kind": k}
+            for m, k in (
+                ("POST", "lost"),
+                ("POST", "429"),
+                ("POST", "23008"),
+                ("POST", "503"),
+                ("POST", "lost"),
+                ("POST", "504"),
+                ("POST", "slow"),
+            )
+        ],
+    )
+    codes = [apply(env, tmp_path) for _ in range(8)]
+    assert ExitCode.OK in codes, codes
+    faults = Counter(c.outcome for c in env.calls() if c.outcome.startswith("fault:"))
+    assert {"fault:lost", "fault:429", "fault:23008", "fault:503"} <= set(faults), faults
+    env.set_faults()
+    assert_converged(env, tmp_path, {f"msg_{i:02d}" for i in range(40)})
+
+
+# --- kill tests: SIGKILL a real apply process at varied points, then finish the job ---------
+
+
+def _spawn_apply(emu: EmulatorHandle, root: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "ENGAGELAB_APP_KEY": emu.app_key,
+        "ENGAGELAB_MASTER_SECRET": emu.master_secret,
+        "PYTHONPATH": str(REPO),
+    }
+    code = "from reconciler.cli.main import entry; entry()"
+    argv = ["apply", "--root", str(root), "--base-url", emu.base_url, "--now", NOW]
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *argv, "--auto-approve", "--quiet", "--parallelism", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def slow_writes(env: EmulatorHandle) -> Iterator[EmulatorHandle]:
+    env.set_faults(rate_slow=1.0, slow_seconds=0.03)  # every call takes a while: room to kill
+    yield env
+
+
+@pytest.mark.parametrize("kill_after", [1, 2, 5, 9, 14])
+def test_kill_at_any_point_then_rerun_converges(
+    slow_writes: EmulatorHandle, tmp_path: Path, kill_after: int
+) -> None:
+    emu = slow_writes
+    write_project(tmp_path, 12)
+    proc = _spawn_apply(emu, tmp_path)
+    deadline = time.monotonic() + 30
+    while len(emu.calls()) < kill_after and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    emu.set_faults()
+    assert apply(emu, tmp_path) == ExitCode.OK
+    assert_converged(emu, tmp_path, {f"msg_{i:02d}" for i in range(12)})
+    posts = [c for c in emu.calls() if c.method == "POST" and c.path == "/v4/schedules"]
+    assert sum(c.write_applied for c in posts) == 12  # never a second create of any name
+
+
+def test_finishing_an_interrupted_replace_keeps_the_live_copy(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    """A record whose old copy is still live (superseded) loses only that copy."""
+    from reconciler.state import ScheduleCreated, ScheduleForgotten
+
+    write_project(tmp_path, 1)
+    assert apply(env, tmp_path) == ExitCode.OK
+    store = StateStore(tmp_path / "state" / "default.json")
+    with store.lock("test"):
+        state = store.load()
+        live = state.schedules["msg_00"]
+        assert live.schedule_id is not None and live.body is not None
+        # Make an "old copy" on the remote and record it as superseded by the live one.
+        old = env.request("POST", "/v4/schedules", {**live.body}).json()["schedule_id"]
+        state = store.append(state, [ScheduleForgotten(name="msg_00")])
+        for sid in (old, live.schedule_id):
+            state = store.append(
+                state,
+                [
+                    ScheduleCreated(
+                        name="msg_00",
+                        plan_id="camp",
+                        schedule_id=sid,
+                        body=live.body,
+                        digest=live.digest or "",
+                        trigger_kind="intelligent",
+                        at=EMULATOR_NOW,
+                    )
+                ],
+            )
+        store.write(state)
+    assert StateStore(store.path).load().schedules["msg_00"].superseded == (old,)
+    mark = len(env.calls())
+    assert apply(env, tmp_path) == ExitCode.OK
+    assert writes(env, mark) == [("DELETE", f"/v4/schedules/{old}")]
+    assert_converged(env, tmp_path, {"msg_00"})
