@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from reconciler.canonical import digest
 from reconciler.diff import FieldDiff, diff_bodies
+from reconciler.drift import DriftItem
 from reconciler.engagelab import HORIZON, MIN_LEAD, request_id_for
 from reconciler.errors import ConfigError
 from reconciler.resources import DesiredSchedule, DesiredState
@@ -134,6 +135,13 @@ class Plan(_Frozen):
     unsafe: bool = False
     unsafe_reason: str | None = None
     summary: Summary
+    # Filled only by `plan --refresh`: what changed on EngageLab outside reconcile.
+    drift: tuple[DriftItem, ...] = ()
+    refreshed_at: datetime | None = None
+
+    @property
+    def has_drift(self) -> bool:
+        return any(item.is_drift for item in self.drift)
 
     @property
     def has_changes(self) -> bool:

@@ -151,11 +151,23 @@ def _paint(text: str, code: str | None, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
 
 
+def _drift_text(plan: Plan) -> list[str]:
+    if not plan.drift:
+        return []
+    out = [f"Drift (EngageLab read {format_utc(plan.refreshed_at)}):"] if plan.refreshed_at else []
+    for item in plan.drift:
+        out.append(f"  ~ {item.address}: {item.kind.value}: {item.detail}")
+        out += [f"      {_diff_line(d)}" for d in item.diffs]
+    return [*out, ""]
+
+
 def to_text(plan: Plan, *, color: bool = False) -> str:
     """Terraform-like text; ANSI colour only when asked (the CLI asks on a TTY)."""
+    drift = _drift_text(plan)
     if _is_empty(plan):
-        return f"No changes: EngageLab already matches the specs. {quota_line(plan)}\n"
-    out: list[str] = []
+        tail = f"No changes: EngageLab already matches the specs. {quota_line(plan)}\n"
+        return "\n".join(drift) + tail if drift else tail
+    out: list[str] = list(drift)
     for change in plan.changes:
         symbol = SYMBOLS[change.action]
         out.append(_paint(f"  {_title(change)}", _COLORS.get(symbol), color))
@@ -251,10 +263,21 @@ def _md_change(change: Change) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _md_drift(plan: Plan) -> list[str]:
+    if not plan.drift:
+        return []
+    rows = [f"- `{item.address}`: **{item.kind.value}**: {_md(item.detail)}" for item in plan.drift]
+    shown = rows[:MAX_LISTED]
+    if len(rows) > MAX_LISTED:
+        shown.append(f"- … and {len(rows) - MAX_LISTED} more (see the text plan)")
+    return ["", "#### Drift (changed on EngageLab outside reconcile)", "", *shown]
+
+
 def _md_head(plan: Plan) -> str:
     if _is_empty(plan):
-        return f"**No changes.** EngageLab already matches the specs. {quota_line(plan)}\n"
-    head = ["### reconcile plan", "", f"**{summary_line(plan)}**"]
+        empty = f"**No changes.** EngageLab already matches the specs. {quota_line(plan)}"
+        return "\n".join([empty, *_md_drift(plan)]) + "\n"
+    head = ["### reconcile plan", "", f"**{summary_line(plan)}**", *_md_drift(plan)]
     if extras := extras_line(plan):
         head += ["", extras]
     for title, kind, items in (

@@ -59,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
     now = common.resolve_now(args)
     if args.parallelism < 1:
         raise ConfigError(f"--parallelism must be at least 1, not {args.parallelism}")
-    config = ClientConfig.from_env(
-        data_center=args.data_center, base_url=args.base_url, rate_limit=args.rate_limit
-    )
+    config = common.client_config(args)
     pinned = args.now is not None
     if pinned and not common.is_loopback_url(config.base_url):
         raise ConfigError(

@@ -8,10 +8,14 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reconciler.errors import ConfigError
 from reconciler.settings import Settings
+
+if TYPE_CHECKING:
+    from reconciler.client import ClientConfig
 
 NOW_ENV = "RECONCILE_NOW"
 Clock = Callable[[], datetime]
@@ -84,6 +88,17 @@ def api_parent() -> argparse.ArgumentParser:
         help="requests/s this run may use (default 500, the AppKey's whole budget)",
     )
     return parent
+
+
+def client_config(args: argparse.Namespace) -> ClientConfig:
+    """Connection settings for commands that call EngageLab; credentials from the environment."""
+    from reconciler.client import ClientConfig
+
+    return ClientConfig.from_env(
+        data_center=getattr(args, "data_center", None),
+        base_url=getattr(args, "base_url", None),
+        rate_limit=getattr(args, "rate_limit", None),
+    )
 
 
 def is_loopback_url(url: str) -> bool:

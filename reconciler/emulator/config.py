@@ -1,4 +1,4 @@
-"""Configuration values of the emulator: credentials, quotas, clock, faults. Pure values.
+"""Value types of the emulator: configuration (credentials, quotas, clock, faults), call records.
 
 `FaultConfig.from_mapping` reads the JSON form posted to /_emulator/faults.
 """
@@ -85,6 +85,7 @@ class CallRecord:
     path: str
     query: str
     status: int
-    outcome: str  # "ok", "error", "unauthorized", "ratelimited", "fault:<kind>"
+    # ok, error, unauthorized, ratelimited, crash, fault:<kind> (429 23008 502 503 504 slow lost)
+    outcome: str
     write_applied: bool
     code: int | None = None
