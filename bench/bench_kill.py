@@ -74,7 +74,8 @@ def iteration(rng: random.Random, env: dict[str, str], messages: int) -> str:
         if max(names.values()) != 1 or applied != messages:
             return f"FAIL ({point}): duplicate: {applied} creates applied for {messages} names"
         if again.returncode != 0 or len(emu.calls()) != mark:
-            return f"FAIL ({point}): a converged apply made calls"
+            extra = [(c.method, c.path, c.status) for c in emu.calls()[mark:]]
+            return f"FAIL ({point}): a converged apply made calls {extra}:\n{again.stdout}"
         return f"ok ({point})"
 
 
@@ -83,6 +84,7 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--messages", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", type=int, default=None, help="run just iteration N")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     env = {**os.environ, "ENGAGELAB_APP_KEY": "k", "ENGAGELAB_MASTER_SECRET": "s"}
@@ -90,6 +92,10 @@ def main() -> int:
     failures = 0
     started = time.monotonic()
     for i in range(args.iterations):
+        if args.only is not None and i != args.only:
+            rng.choice([0.0, 0.1])  # replay the draws of a skipped iteration
+            rng.randint(0, args.messages + 1) if rng.random() < 0.5 else rng.uniform(0.2, 1.2)
+            continue
         result = iteration(rng, env, args.messages)
         failures += not result.startswith("ok")
         if not result.startswith("ok") or i % 20 == 0:

@@ -19,6 +19,12 @@ class Settings:
     site_time_zone: str = "UTC"  # [ours] the console's zone is unknown until configured
     delete_threshold_count: int = 10  # more deletes than this make a plan unsafe
     delete_threshold_ratio: float = 0.30  # ... or more than this share of recorded schedules
+    # Send-time checks (issue 7). Local wall-clock quiet hours, "HH:MM", may wrap midnight.
+    quiet_hours_start: str = "21:00"
+    quiet_hours_end: str = "08:00"
+    min_gap_minutes: int = 60  # two pushes to overlapping audiences closer than this: fatigue
+    # check name -> "warning" | "error" | "off"; a check not listed is a warning.
+    check_levels: tuple[tuple[str, str], ...] = ()
 
     @property
     def site_zone(self) -> ZoneInfo:

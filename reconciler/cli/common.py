@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -135,11 +136,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     if quota is not None:
         if quota < 1:
             raise ConfigError(f"--schedule-quota must be a positive number, not {quota}")
-        settings = Settings(
-            schedule_quota=quota,
-            plan_quota=settings.plan_quota,
-            site_time_zone=settings.site_time_zone,
-        )
+        settings = dataclasses.replace(settings, schedule_quota=quota)
     if zone is not None:
         try:
             ZoneInfo(zone)
@@ -147,11 +144,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
             raise ConfigError(
                 f"--site-time-zone {zone!r} is not an IANA time zone; use e.g. Europe/Paris"
             ) from None
-        settings = Settings(
-            schedule_quota=settings.schedule_quota,
-            plan_quota=settings.plan_quota,
-            site_time_zone=zone,
-        )
+        settings = dataclasses.replace(settings, site_time_zone=zone)
     return settings
 
 
