@@ -7,13 +7,12 @@ applied only if the state, the specs and the clock are still where the review sa
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from reconciler.atomicfile import atomic_write
 from reconciler.errors import ExpiredPlanError, ReconcileError, StalePlanError
 from reconciler.plan import FORMAT_VERSION, NO_LINEAGE, Plan
 from reconciler.state import State
@@ -28,16 +27,7 @@ class PlanFileError(ReconcileError):
 def save_plan(plan: Plan, path: Path) -> None:
     """Write the JSON view atomically, so a reviewer never picks up half a plan."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(to_json(plan))
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, to_json(plan).encode("utf-8"))
 
 
 def parse_plan(text: str, source: str = "plan") -> Plan:

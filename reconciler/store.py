@@ -18,6 +18,7 @@ from typing import Any
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from reconciler.atomicfile import fsync_dir, write_all, write_synced
 from reconciler.errors import StateError
 from reconciler.lock import FileLock, LockHolder
 from reconciler.state import STATE_VERSION, Event, State, apply_event
@@ -288,10 +289,10 @@ class StateStore:
         try:
             if disk.journal_end < disk.journal_size:
                 os.ftruncate(fd, disk.journal_end)  # drop a torn tail before writing after it
-            _write_all(fd, data)
+            write_all(fd, data)
             os.fsync(fd)
             if created:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
         except OSError as error:
             # The tail is now unknown: cut back to the last acknowledged entry if possible, and
             # record nothing more in this run (the caller must not make the call it announced).
@@ -311,11 +312,11 @@ class StateStore:
         data = dump_state(state)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            _write_file(self._tmp_path, data)
+            write_synced(self._tmp_path, data)
             if disk.snapshot is not None:
                 self._keep_backup(disk)
             self._tmp_path.replace(self.path)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         except OSError as error:
             self._tmp_path.unlink(missing_ok=True)
             raise StateError(
@@ -337,9 +338,9 @@ class StateStore:
             try:
                 os.link(self.path, tmp)  # snapshots are never modified in place: sharing is safe
             except OSError:
-                _write_file(tmp, self.path.read_bytes())
+                write_synced(tmp, self.path.read_bytes())
         else:
-            _write_file(tmp, dump_state(disk.state))  # the journal's entries belong in it too
+            write_synced(tmp, dump_state(disk.state))  # the journal's entries belong in it too
         tmp.replace(self.backup_path)
 
 
@@ -386,26 +387,3 @@ def _gc_paused(*, keep: bool = False) -> Iterator[None]:
             gc.unfreeze()
         if enabled:
             gc.enable()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        _write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -6,12 +6,11 @@ Written to a temporary sibling, fsynced, then renamed: a crash never leaves half
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.atomicfile import atomic_write
 from reconciler.emulator.store import Plan, Schedule, Store
 
 FORMAT_VERSION = 1
@@ -68,16 +67,7 @@ def restore(store: Store, data: dict[str, Any]) -> None:
 
 def save(store: Store, path: Path) -> None:
     data = json.dumps(snapshot(store), ensure_ascii=False, indent=1).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)
 
 
 def load(store: Store, path: Path) -> bool:
