@@ -10,6 +10,7 @@ import contextlib
 import json
 import math
 import socket
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -44,6 +45,12 @@ class Server(ThreadingHTTPServer):
     def track(self, conn: socket.socket, is_open: bool) -> None:
         with self._open_lock:
             (self._open.add if is_open else self._open.discard)(conn)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer (killed, timed out) is normal here: stay quiet."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         with self._open_lock:
