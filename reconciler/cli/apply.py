@@ -15,6 +15,7 @@ from pathlib import Path
 
 from reconciler.apply import Applier, ApplyOptions, ApplyReport, Outcome, Status, preflight
 from reconciler.cli import common
+from reconciler.cli.refresh import refresh_only
 from reconciler.client import ClientConfig, EngageLabClient
 from reconciler.desired import load_desired
 from reconciler.errors import ConfigError, ExitCode
@@ -51,10 +52,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--allow-destroy", action="store_true", help="allow a plan marked unsafe (mass deletion)"
     )
     parser.add_argument("--quiet", action="store_true", help="print only the final report")
+    parser.add_argument(
+        "--refresh-only",
+        action="store_true",
+        help="only accept what EngageLab holds into the state (drift); no write to EngageLab. "
+        "Same as `reconcile refresh`",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.refresh_only:
+        if args.plan_file is not None or args.target or args.allow_destroy:
+            raise ConfigError("--refresh-only takes no plan file, --target or --allow-destroy")
+        return refresh_only(args, "reconcile apply --refresh-only")
     settings = common.resolve_settings(args)
     now = common.resolve_now(args)
     if args.parallelism < 1:
