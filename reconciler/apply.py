@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from reconciler.canonical import digest
 from reconciler.client import EngageLabClient
@@ -32,10 +33,11 @@ from reconciler.state import (
     ScheduleRecord,
     ScheduleUpdated,
 )
-from reconciler.timing import format_utc
+from reconciler.timing import fire_window, format_utc
 
 Clock = Callable[[], datetime]
 BODY_KEYS = ("name", "enabled", "trigger", "push")
+LISTING_ATTEMPTS = 4
 # Answers after which every further call would fail the same way: stop launching new ones.
 _FATAL_STATUS = frozenset({401, 403})
 _FATAL_CODES = frozenset({21004, 21008, 23009})
@@ -92,8 +94,9 @@ def preflight(plan: Plan, now: datetime, options: ApplyOptions) -> None:
     """Refuse, before any call, a plan with blockers, an unapproved mass delete, or a change that
     has come too close to firing since the plan was made. Pure."""
     reasons = [f"  {b.address}: {b.reason}" for b in plan.blockers]
+    zone = ZoneInfo(plan.settings.site_time_zone)
     for change in plan.changes:
-        late = _too_late(change, now)
+        late = too_late(change, now, zone)
         if late:
             reasons.append(f"  {change.address}: {late}")
     if reasons:
@@ -107,17 +110,35 @@ def preflight(plan: Plan, now: datetime, options: ApplyOptions) -> None:
         )
 
 
-def _too_late(change: Change, now: datetime) -> str | None:
+def too_late(change: Change, now: datetime, zone: ZoneInfo) -> str | None:
+    """Why a write must not be made at `now`, or None. Pure.
+
+    Both versions count: the new one must not start firing within MIN_LEAD, and the one it
+    changes must not have started (or start within MIN_LEAD) either, or the call would race
+    EngageLab's own send and some users would get the old copy and then the new one.
+    """
+    writes = (Action.CREATE, Action.UPDATE, Action.REPLACE)
+    if change.kind != "schedule" or change.action not in writes or change.after is None:
+        return None
+    lead = int(MIN_LEAD.total_seconds() // 60)
     win = change.window
-    if change.action not in (Action.CREATE, Action.UPDATE, Action.REPLACE) or change.after is None:
-        return None
-    if win is None or win.immediate or win.first is None:
-        return None
-    if win.first < now + MIN_LEAD:
+    if (
+        win is not None
+        and not win.immediate
+        and win.first is not None
+        and win.first < now + MIN_LEAD
+    ):
         return (
-            f"starts firing on {format_utc(win.first)}, less than "
-            f"{int(MIN_LEAD.total_seconds() // 60)} minutes from now; move its time and plan again"
+            f"starts firing on {format_utc(win.first)}, less than {lead} minutes from "
+            "now; move its time and plan again"
         )
+    if change.action is not Action.CREATE and change.before is not None:
+        old = fire_window(change.before["trigger"], zone, now=now)
+        if not old.immediate and old.first is not None and old.first < now + MIN_LEAD:
+            return (
+                f"the version on EngageLab starts firing on {format_utc(old.first)}, less than "
+                f"{lead} minutes from now (or already has): changing it now would race the send"
+            )
     return None
 
 
@@ -151,25 +172,60 @@ class Applier:
         self._outcomes: list[Outcome] = []
         self._stop_reason: str | None = None
         self._remote: dict[str, list[dict[str, Any]]] | None = None
-        self._remote_lock = asyncio.Lock()
+        self._listing_problem = "the remote schedules were not listed"
+        self._rename_deletes: dict[str, Change] = {}
+        self._gone: set[str] = set()  # remote ids this run deleted (still in the listing)
+        self._zone = ZoneInfo(plan.settings.site_time_zone)
 
     async def run(self) -> ApplyReport:
         calls_before = self._client.calls_made
         plans = [c for c in self._plan.changes if c.kind == "plan"]
         schedules = [c for c in self._plan.changes if c.kind == "schedule"]
+        if any(c.action in (Action.CREATE, Action.REPLACE, Action.DELETE) for c in schedules):
+            # One consistent listing before any write: it guards every create against a name
+            # that is already live, and lets interrupted creates be found by name.
+            await self._load_remote()
         failed_plans = await self._run_all(plans, self._plan_change)
+        deletes = {c.address: c for c in schedules if c.action is Action.DELETE}
+        # A rename deletes the old name before creating the new one: the two have the same
+        # copy, so both live at once would be a double send.
+        self._rename_deletes = {
+            c.address: deletes.pop(c.renamed_from)
+            for c in schedules
+            if c.action is Action.CREATE and c.renamed_from in deletes
+        }
         writes = [
             c
             for c in schedules
-            if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
-            or (c.action is Action.FORGET)
+            if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.FORGET)
         ]
         blocked = [c for c in writes if c.plan_id in failed_plans and c.after is not None]
         for change in blocked:
             self._note(change, Status.NOT_ATTEMPTED, f"plan.{change.plan_id} was not applied")
         await self._run_all([c for c in writes if c not in blocked], self._schedule_write)
-        await self._run_all([c for c in schedules if c.action is Action.DELETE], self._delete)
+        await self._run_all(list(deletes.values()), self._delete)
         return ApplyReport(tuple(self._outcomes), self._client.calls_made - calls_before)
+
+    async def _load_remote(self) -> None:
+        """List every remote schedule until two passes agree (pages shift under deletes)."""
+        previous: dict[str, dict[str, Any]] | None = None
+        for _ in range(LISTING_ATTEMPTS):
+            try:
+                listing = {
+                    str(s.get("schedule_id")): s for s in await self._client.list_schedules()
+                }
+            except ApiError as error:
+                self._listing_problem = f"could not list the remote schedules: {error}"
+                return
+            if previous is not None and listing.keys() == previous.keys():
+                self._remote = {}
+                for item in listing.values():
+                    self._remote.setdefault(str(item.get("name")), []).append(item)
+                return
+            previous = listing
+        self._listing_problem = (
+            "the remote schedule list kept changing while it was read (another tool is writing)"
+        )
 
     # --- plumbing -------------------------------------------------------------------------
     async def _run_all(
@@ -210,12 +266,13 @@ class Applier:
 
     def _api_failure(self, change: Change, error: ApiError) -> None:
         if error.outcome_unknown:
-            self._note(
-                change,
-                Status.UNKNOWN,
-                f"{error}. Its intent stays recorded: the next apply looks it up by name "
-                "before sending anything",
+            then = (
+                "its intent stays recorded: the next apply looks it up by name before sending "
+                "anything"
+                if error.method == "POST" and change.kind == "schedule"
+                else "the next apply checks it again"
             )
+            self._note(change, Status.UNKNOWN, f"{error}. The outcome is unknown; {then}")
         else:
             self._note(change, Status.FAILED, str(error), exhausted=error.exhausted)
         if error.status in _FATAL_STATUS or error.code in _FATAL_CODES:
@@ -243,12 +300,25 @@ class Applier:
             await self._recorder.record(ScheduleForgotten(name=name))
             self._note(change, Status.RECORDED, "dropped from state: it already went out")
             return
-        late = _too_late(change, self._clock())
+        late = too_late(change, self._clock(), self._zone)
         if late:
             self._note(change, Status.NOT_ATTEMPTED, late)
             return
+        renamed = self._rename_deletes.get(change.address)
+        if renamed is not None:
+            await self._delete(renamed)
+            if self._last_status(renamed) not in DONE:
+                self._note(
+                    change,
+                    Status.NOT_ATTEMPTED,
+                    f"renamed from {renamed.address}, which could not be deleted first; not "
+                    "created, so the two copies are never live together",
+                )
+                return
         record = self._recorder.state.schedules.get(name)
         if change.action is Action.UPDATE and record is not None and record.schedule_id:
+            for old_id in change.superseded:  # leftover duplicates go before anything else
+                await self._delete_id(name, change.plan_id, old_id)
             await self._update(change, record.schedule_id)
             return
         # A replace, or a create that finishes an interrupted replace: old copies go first, so
@@ -259,7 +329,33 @@ class Applier:
         if record is not None and record.intent is not None and record.intent.action == "create":
             await self._resume_create(change, record)
         else:
-            await self._create(change)
+            await self._create_checked(change)
+
+    async def _create_checked(self, change: Change) -> None:
+        """Create, unless the name is already live on EngageLab without state knowing it."""
+        name = _name(change)
+        found = self._lookup(name)
+        if found is None:
+            self._note(
+                change,
+                Status.NOT_ATTEMPTED,
+                f"{self._listing_problem}; not created, since a name that is already live "
+                "would then be sent twice",
+            )
+            return
+        if found:
+            ids = ", ".join(sorted(str(s.get("schedule_id")) for s in found))
+            self._note(
+                change,
+                Status.FAILED,
+                f"a live schedule named {name} already exists on EngageLab ({ids}) but this "
+                "state does not record it (was the state lost or rolled back, or does another "
+                f"tool use the name?). Adopt it with `reconcile import {change.address} <id>` "
+                "or `reconcile import --match-names`, or delete it in the console. Nothing was "
+                "created",
+            )
+            return
+        await self._create(change)
 
     async def _create(self, change: Change) -> None:
         assert change.after is not None
@@ -288,7 +384,15 @@ class Applier:
         """A create whose outcome is unknown: adopt it by name, or create it only if it cannot
         have been sent already."""
         assert record.intent is not None and change.after is not None
-        found = await self._remote_named(_name(change))
+        found = self._lookup(_name(change))
+        if found is None:
+            self._note(
+                change,
+                Status.UNKNOWN,
+                f"an earlier create's outcome is unknown and {self._listing_problem}: not "
+                "re-created; apply again later",
+            )
+            return
         if len(found) > 1:
             ids = ", ".join(sorted(str(s.get("schedule_id")) for s in found))
             self._note(
@@ -303,10 +407,17 @@ class Applier:
             body = {k: remote[k] for k in BODY_KEYS if k in remote}
             schedule_id = str(remote["schedule_id"])
             await self._recorder.record(self._created(change, schedule_id, body))
-            if digest(body) != change.digest_after and _kind(body) == _kind(change.after):
+            if digest(body) == change.digest_after:
+                self._note(change, Status.ADOPTED, f"found by name as schedule_id {schedule_id}")
+            elif _kind(body) == _kind(change.after):
                 await self._update(change, schedule_id, adopted=True)
             else:
-                self._note(change, Status.ADOPTED, f"found by name as schedule_id {schedule_id}")
+                self._note(
+                    change,
+                    Status.FAILED,
+                    f"adopted schedule_id {schedule_id} by name, but its trigger kind differs "
+                    "from the plan's; run `reconcile plan` again to review the replace",
+                )
             return
         intent, now = record.intent, self._clock()
         if intent.immediate or (intent.fires_from is not None and now >= intent.fires_from):
@@ -360,16 +471,14 @@ class Applier:
             at=self._clock(),
         )
 
-    async def _remote_named(self, name: str) -> list[dict[str, Any]]:
-        """Live remote schedules by name; the list is read once per run, and only if needed."""
-        async with self._remote_lock:
-            if self._remote is None:
-                self._remote = {}
-                for item in await self._client.list_schedules():
-                    self._remote.setdefault(str(item.get("name")), []).append(item)
+    def _lookup(self, name: str) -> list[dict[str, Any]] | None:
+        """Live remote schedules named `name` that the state does not account for, from the
+        listing made before any write; None when no reliable listing could be made."""
+        if self._remote is None:
+            return None
         known = self._recorder.state.schedules.get(name)
-        skip = {known.schedule_id, *known.superseded} if known else set()
-        return [s for s in self._remote.get(name, []) if s.get("schedule_id") not in skip]
+        skip = set(self._gone) | ({known.schedule_id, *known.superseded} if known else set())
+        return [s for s in self._remote.get(name, []) if str(s.get("schedule_id")) not in skip]
 
     # --- schedules: delete --------------------------------------------------------------------
     async def _delete(self, change: Change) -> None:
@@ -382,7 +491,15 @@ class Applier:
         if change.after is None and intent is not None and intent.action == "create":
             # The create's outcome is unknown: adopt whatever exists under the name first, so a
             # failed delete below still leaves the live task recorded rather than forgotten.
-            for remote in await self._remote_named(name):
+            found = self._lookup(name)
+            if found is None:
+                self._note(
+                    change,
+                    Status.NOT_ATTEMPTED,
+                    f"an earlier create's outcome is unknown and {self._listing_problem}",
+                )
+                return
+            for remote in found:
                 schedule_id = str(remote["schedule_id"])
                 body = {k: remote[k] for k in BODY_KEYS if k in remote}
                 await self._recorder.record(self._created(change, schedule_id, body))
@@ -405,4 +522,5 @@ class Applier:
             if not error.not_found:
                 raise
             # Already gone (expired after firing, or deleted in the console): the goal is met.
+        self._gone.add(schedule_id)
         await self._recorder.record(ScheduleDeleted(name=name, schedule_id=schedule_id))

@@ -7,7 +7,7 @@ applied only if the state, the specs and the clock are still where the review sa
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -68,9 +68,19 @@ def load_plan(path: Path) -> Plan:
     return parse_plan(text, str(path))
 
 
+CLOCK_SKEW = timedelta(minutes=5)
+
+
 def check_fresh(plan: Plan, state: State, inputs_digest: str, now: datetime) -> None:
     """Refuse a plan whose state or inputs moved (stale), or whose first send is too near."""
     moved: list[str] = []
+    if plan.created_at > now + CLOCK_SKEW:
+        # A plan made with a clock set ahead (--now) judged "sent" and "expired" by that clock:
+        # applied now it could forget or skip schedules that are in fact still to fire.
+        moved.append(
+            f"it was made for {format_utc(plan.created_at)}, later than now "
+            f"({format_utc(now)}): it was planned with a clock set ahead (--now)"
+        )
     if plan.state_lineage != NO_LINEAGE and state.lineage != plan.state_lineage:
         moved.append(
             f"the state was replaced (lineage {plan.state_lineage} when planned, "

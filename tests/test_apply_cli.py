@@ -323,3 +323,107 @@ def test_finishing_an_interrupted_replace_keeps_the_live_copy(
     assert apply(env, tmp_path) == ExitCode.OK
     assert writes(env, mark) == [("DELETE", f"/v4/schedules/{old}")]
     assert_converged(env, tmp_path, {"msg_00"})
+
+
+# --- findings of the safety review: each can fail if its guard is removed --------------------
+
+
+def test_a_lost_state_never_sends_a_live_name_again(env: EmulatorHandle, tmp_path: Path) -> None:
+    write_project(tmp_path, 2)
+    assert apply(env, tmp_path) == ExitCode.OK
+    for leftover in (tmp_path / "state").iterdir():
+        leftover.unlink()  # a lost or rolled-back state file
+    mark = len(env.calls())
+    assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY
+    assert [m for m, p in writes(env, mark) if p == "/v4/schedules"] == []
+    assert env.names() == {"msg_00": 1, "msg_01": 1}
+    assert (
+        main(["import", "--root", str(tmp_path), "--base-url", env.base_url, "--match-names"]) == 0
+    )
+    assert_converged(env, tmp_path, {"msg_00", "msg_01"})
+
+
+def test_a_rename_deletes_the_old_name_before_creating_the_new(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    write_project(tmp_path, 1)
+    assert apply(env, tmp_path) == ExitCode.OK
+    spec = tmp_path / "specs" / "camp.yaml"
+    spec.write_text(spec.read_text().replace("name: msg_", "name: promo_"), encoding="utf-8")
+    mark = len(env.calls())
+    assert apply(env, tmp_path) == ExitCode.OK
+    assert [m for m, _ in writes(env, mark)] == ["DELETE", "POST"]
+    assert_converged(env, tmp_path, {"promo_00"})
+
+
+def test_a_rename_whose_old_copy_cannot_be_deleted_creates_nothing(
+    env: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_project(tmp_path, 1)
+    assert apply(env, tmp_path) == ExitCode.OK
+    spec = tmp_path / "specs" / "camp.yaml"
+    spec.write_text(spec.read_text().replace("name: msg_", "name: promo_"), encoding="utf-8")
+    # Auth breaks between the two runs: the DELETE is refused, a non-retryable answer.
+    monkeypatch.setenv("ENGAGELAB_MASTER_SECRET", "rotated-elsewhere")
+    mark = len(env.calls())
+    assert apply(env, tmp_path) != ExitCode.OK
+    assert [m for m, _ in writes(env, mark)] == ["DELETE"]
+    assert env.names() == {"msg_00": 1}
+
+
+def test_an_adopted_task_of_another_trigger_kind_is_not_called_complete(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    write_project(tmp_path, 1)
+    env.set_faults(script=[{"method": "POST", "path": "/v4/schedules", "kind": "lost"}])
+    assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY
+    write_project(tmp_path, 1, trigger=SINGLE)
+    mark = len(env.calls())
+    assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY  # adopted, but not as reviewed
+    assert writes(env, mark) == []
+    assert apply(env, tmp_path) == ExitCode.OK  # now planned and applied as a replace
+    assert [m for m, _ in writes(env, mark)] == ["DELETE", "POST"]
+    assert_converged(env, tmp_path, {"msg_00"})
+
+
+def test_a_saved_plan_made_with_a_clock_ahead_is_refused(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    write_project(tmp_path, 1)
+    plan_file = tmp_path / "plan.json"
+    ahead = (EMULATOR_NOW + timedelta(hours=1)).isoformat()
+    assert main(["plan", "--root", str(tmp_path), "--now", ahead, "--out", str(plan_file)]) == 0
+    assert apply(env, tmp_path, str(plan_file)) == ExitCode.STALE_PLAN
+    assert env.calls() == []
+
+
+def test_a_listing_that_shifts_under_a_delete_is_read_again(
+    env: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages are offsets: a delete during the listing hides an item from one pass."""
+    import reconciler.client as client_module
+
+    write_project(tmp_path, 51)
+    assert apply(env, tmp_path) == ExitCode.OK
+    write_project(tmp_path, 52)  # msg_51 is the 52nd schedule: on page 2
+    env.set_faults(script=[{"method": "POST", "path": "/v4/schedules", "kind": "lost"}])
+    assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY
+    state = StateStore(tmp_path / "state" / "default.json").load()
+    victim = state.schedules["msg_00"].schedule_id
+    assert victim is not None
+    original = client_module.EngageLabClient.list_schedules
+    passes = 0
+
+    async def shifting(self: client_module.EngageLabClient) -> list[dict[str, object]]:
+        nonlocal passes
+        passes += 1
+        if passes == 1:
+            env.server.delete_schedule(victim)  # a console user, between page 1 and page 2
+            listed = await original(self)
+            return [s for s in listed if s.get("name") != "msg_51"]  # what the shift hides
+        return await original(self)
+
+    monkeypatch.setattr(client_module.EngageLabClient, "list_schedules", shifting)
+    apply(env, tmp_path)
+    assert passes >= 3  # the two first passes disagreed, so it read again
+    assert env.names(include_expired=True)["msg_51"] == 1
