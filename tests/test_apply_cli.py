@@ -427,3 +427,15 @@ def test_a_listing_that_shifts_under_a_delete_is_read_again(
     apply(env, tmp_path)
     assert passes >= 3  # the two first passes disagreed, so it read again
     assert env.names(include_expired=True)["msg_51"] == 1
+
+
+def test_a_partial_apply_reports_every_group_by_name(
+    env: EmulatorHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_project(tmp_path, 3)
+    env.set_faults(script=[{"method": "POST", "path": "/v4/schedules", "kind": "lost"}])
+    assert apply(env, tmp_path, "--parallelism", "1") == ExitCode.PARTIAL_APPLY
+    err = capsys.readouterr().err
+    assert "applied (3):" in err  # the push plan and two schedules: their state is true
+    assert "outcome unknown (1):\n  schedule.msg_00 (create)" in err
+    assert "looked up by name" in err

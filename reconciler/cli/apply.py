@@ -13,7 +13,15 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from reconciler.apply import Applier, ApplyOptions, ApplyReport, Outcome, Status, preflight
+from reconciler.apply import (
+    DONE,
+    Applier,
+    ApplyOptions,
+    ApplyReport,
+    Outcome,
+    Status,
+    preflight,
+)
 from reconciler.cli import common
 from reconciler.cli.refresh import refresh_only
 from reconciler.client import ClientConfig, EngageLabClient
@@ -178,13 +186,26 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+REPORT_LISTED = 50  # addresses listed per group before "and N more"
+
+
 def _print_report(report: ApplyReport, seconds: float) -> None:
+    """The summary line, then, when anything is left to do, every group by name: what was
+    applied (state is true for it), what failed, what is unknown and what was not attempted."""
     counts = {status: len(report.with_status(status)) for status in Status}
     bad = report.with_status(Status.FAILED, Status.UNKNOWN, Status.NOT_ATTEMPTED)
-    for outcome in bad:
-        common.err(f"  {outcome.status.value}: {outcome.address} ({outcome.action.value})")
-        if outcome.detail:
-            common.err(f"      {outcome.detail}")
+    if bad:
+        for status in Status:
+            group = report.with_status(status)
+            if not group:
+                continue
+            common.err(f"{status.value} ({len(group)}):")
+            for outcome in group[:REPORT_LISTED]:
+                common.err(f"  {outcome.address} ({outcome.action.value})")
+                if outcome.detail and status not in DONE:
+                    common.err(f"      {outcome.detail}")
+            if len(group) > REPORT_LISTED:
+                common.err(f"  ... and {len(group) - REPORT_LISTED} more")
     summary = ", ".join(f"{n} {status.value}" for status, n in counts.items() if n)
     verdict = "Apply complete" if not bad else "Apply incomplete"
     common.out(
@@ -192,6 +213,6 @@ def _print_report(report: ApplyReport, seconds: float) -> None:
     )
     if bad:
         common.err(
-            "State is recorded for everything that was applied. Run `reconcile apply` again to "
-            "finish: outcome-unknown creates are looked up by name first, never sent twice."
+            "State is recorded for everything applied. Run `reconcile apply` again to finish: "
+            "a create whose outcome is unknown is looked up by name first, never sent twice."
         )
