@@ -27,6 +27,10 @@ SPECS_DIR = "specs"
 TEMPLATES_DIR = "templates"
 
 
+def spec_check_levels(desired: DesiredState) -> Mapping[str, Mapping[str, str]]:
+    return desired.check_levels
+
+
 @dataclass(frozen=True, slots=True)
 class Sources:
     """Every input file by project-relative POSIX path; `issues`: files that could not be read."""
@@ -128,6 +132,7 @@ def build_desired(sources: Sources, settings: Settings, now: datetime) -> Desire
         schedules={k: schedules[k] for k in sorted(schedules)},
         inputs_digest=digest(inputs),
         warnings=tuple(problems),
+        check_levels={s.plan_id: s.checks for s in files if s.checks and s.plan_id in plans},
     )
 
 

@@ -193,3 +193,25 @@ AUDIENCE_ALONE: Final = ("alias", "registration_id", "seg")
 ANDROID_PRIORITY_RANGE: Final = (-2, 2)  # [sdk] Android notification priority
 BADGE_ADD_NUM_RANGE: Final = (1, 99)  # [sdk] android/hmos badge_add_num
 IOS_BADGE_RE: Final = re.compile(r"^(?:[0-9]{1,5}|[+-][0-9]{1,5})$")  # [sdk] 5, "+1" or "-1"
+
+# --- send-time and copy checks (issue 7) ----------------------------------------------------
+# [ours] What common devices display before truncating, per language, counted in characters:
+# a notification title shows about one line; the body about four lines on the iOS lock screen
+# (~178 characters) and more in Android's expanded view (~240).
+COPY_TITLE_MAX: Final = 50  # [ours]
+COPY_ALERT_MAX_IOS: Final = 178  # [ours] applies when iOS (or "all") is a target platform
+COPY_ALERT_MAX_ANDROID: Final = 240  # [ours] Android/HarmonyOS only
+# [ours] EngageLab warns that vendors may block messages that look like tests; these words, as
+# whole words in any case, mark placeholder or test copy.
+PLACEHOLDER_WORDS: Final = (
+    "test",
+    "testing",
+    "todo",
+    "tbd",
+    "fixme",
+    "lorem",
+    "ipsum",
+    "xxx",
+    "placeholder",
+    "asdf",
+)  # [ours]

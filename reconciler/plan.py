@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from reconciler.canonical import digest
+from reconciler.checks import CheckResult, device_wall, passed_offsets, run_checks
 from reconciler.diff import FieldDiff, diff_bodies
 from reconciler.drift import DriftItem
 from reconciler.engagelab import HORIZON, MIN_LEAD, request_id_for
@@ -25,7 +26,9 @@ from reconciler.errors import ConfigError
 from reconciler.resources import DesiredSchedule, DesiredState
 from reconciler.settings import Settings
 from reconciler.state import ScheduleRecord, State
-from reconciler.timing import FireWindow, fire_window, format_utc
+from reconciler.timeline import TimelineEntry, build_timeline
+from reconciler.timing import FireWindow, fire_window, firings, format_utc
+from reconciler.zones import summarize
 
 FORMAT_VERSION = 1
 NO_LINEAGE = ""  # the plan was made against an empty state (serial 0, no file yet)
@@ -54,13 +57,21 @@ class _Frozen(BaseModel):
 
 
 class Window(_Frozen):
-    """When a trigger fires, in UTC (see reconciler.timing.FireWindow)."""
+    """When a trigger fires, in UTC (see reconciler.timing.FireWindow).
+
+    `first`/`last` use the conservative UTC+14..UTC-12 bounds the gates need; `real_first`/
+    `real_last` span the inhabited zones of that day, for people (of the next occurrence, for a
+    periodical send, whose next few starts are in `next_starts`).
+    """
 
     kind: str
     first: datetime | None = None
     last: datetime | None = None
     immediate: bool = False
     device_local: bool = False
+    real_first: datetime | None = None
+    real_last: datetime | None = None
+    next_starts: tuple[datetime, ...] = ()
 
 
 class Change(_Frozen):
@@ -138,6 +149,8 @@ class Plan(_Frozen):
     # Filled only by `plan --refresh`: what changed on EngageLab outside reconcile.
     drift: tuple[DriftItem, ...] = ()
     refreshed_at: datetime | None = None
+    # Every message of the campaigns this plan changes, on a UTC axis (reconciler.timeline).
+    timeline: tuple[TimelineEntry, ...] = ()
 
     @property
     def has_drift(self) -> bool:
@@ -162,13 +175,24 @@ def _cached_window(trigger_json: str, zone: str, now: datetime) -> FireWindow:
     return fire_window(json.loads(trigger_json), ZoneInfo(zone), now=now)
 
 
-def _as_model(win: FireWindow) -> Window:
+def _window_model(trigger: Mapping[str, Any], settings: Settings, now: datetime) -> Window:
+    return _cached_model(json.dumps(trigger, sort_keys=True), settings.site_time_zone, now)
+
+
+@lru_cache(maxsize=16384)
+def _cached_model(trigger_json: str, zone: str, now: datetime) -> Window:
+    trigger = json.loads(trigger_json)
+    win = _cached_window(trigger_json, zone, now)
+    fires = firings(trigger, ZoneInfo(zone), now)
     return Window(
         kind=win.kind,
         first=win.first,
         last=win.last,
         immediate=win.immediate,
         device_local=win.device_local,
+        real_first=fires[0].first if fires else None,
+        real_last=fires[0].last if fires else None,
+        next_starts=tuple(f.first for f in fires) if win.kind == "periodical" else (),
     )
 
 
@@ -268,7 +292,7 @@ def _schedule_change(
             "plan_id": want.plan_id,
             "after": dict(want.body),
             "digest_after": want.digest,
-            "window": _as_model(win),
+            "window": _window_model(want.trigger, settings, now),
             "language_copy": {lang: dict(fields) for lang, fields in want.copy.items()},
             "default_language": want.default_language,
         }
@@ -295,8 +319,8 @@ def _schedule_change(
     if want is None:
         common |= {"address": rec.address, "plan_id": rec.plan_id}
     old_win = None if rec.body is None else _window(rec.body["trigger"], settings, now)
-    if want is None and old_win is not None:
-        common["window"] = _as_model(old_win)
+    if want is None and old_win is not None and rec.body is not None:
+        common["window"] = _window_model(rec.body["trigger"], settings, now)
     diffs = diff_bodies(rec.body, dict(want.body)) if want and rec.body is not None else ()
     if diffs:
         common["diffs"] = diffs
@@ -441,8 +465,8 @@ def _gate(change: Change, now: datetime, settings: Settings) -> Blocker | str | 
     if win.first < now:
         return Blocker(
             address=change.address,
-            reason=f"{when} already began on {format_utc(win.first)}: applied now it would "
-            "fire at the wrong local time somewhere; move its time",
+            reason=f"{when} already began on {format_utc(win.first)}{_passed_where(change, now)}"
+            ": applied now it would fire at the wrong local time somewhere; move its time",
         )
     if win.first < now + MIN_LEAD:
         return Blocker(
@@ -457,6 +481,35 @@ def _gate(change: Change, now: datetime, settings: Settings) -> Blocker | str | 
             f"{HORIZON.days} days ahead, which EngageLab refuses",
         )
     return None
+
+
+def _passed_where(change: Change, now: datetime) -> str:
+    """` (passed in UTC+13..UTC+14 (…), 2 of 37 offsets)`: the real zones a device time missed."""
+    found = device_wall(change.after["trigger"]) if change.after is not None else None
+    if found is None:
+        return ""
+    passed, total = passed_offsets(found[1], now)
+    if not passed:
+        return " (in no inhabited time zone yet: the gate counts from UTC+14 to UTC-12)"
+    if len(passed) == total:
+        return " (it has passed in every time zone)"
+    return f" (passed in {summarize(passed)}, {len(passed)} of {total} UTC offsets)"
+
+
+def _fold_checks(
+    results: Iterable[CheckResult], blocked: Collection[str]
+) -> tuple[list[str], list[Blocker]]:
+    """Check findings as warnings (`quiet_hours: schedule.x: …`) and error-level blockers."""
+    warnings: list[str] = []
+    blockers: list[Blocker] = []
+    for r in results:
+        if r.check == "backup_passed" and r.address in blocked:
+            continue  # the send-time gate already refuses it, naming the zones
+        if r.level == "error":
+            blockers.append(Blocker(address=r.address, reason=f"{r.check}: {r.message}"))
+        else:
+            warnings.append(str(r))
+    return warnings, blockers
 
 
 def _live_now(rec: ScheduleRecord, now: datetime, settings: Settings) -> int:
@@ -645,6 +698,24 @@ def build_plan(
             blockers.append(gate)
         elif gate is not None:
             planner_warnings.append(gate)
+    touched = {
+        c.address
+        for c in changes
+        if c.kind == "schedule" and c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
+    }
+    results = run_checks(desired, settings, now, only=touched) if touched else []
+    check_warnings, check_blockers = _fold_checks(results, {b.address for b in blockers})
+    planner_warnings += check_warnings
+    blockers += check_blockers
+    flags: dict[str, set[str]] = {}
+    for r in results:
+        flags.setdefault(r.address, set()).add(r.check)
+    campaigns = {c.plan_id for c in changes if c.action in CHANGING}
+    timeline = (
+        build_timeline(desired, settings, now, campaigns=campaigns, flags=flags)
+        if campaigns
+        else ()
+    )
     quota, quota_blockers = _quota(changes, state, desired, now, settings)
     blockers += quota_blockers
     unsafe_reason = _unsafe(changes, state, settings)
@@ -673,4 +744,5 @@ def build_plan(
         unsafe=unsafe_reason is not None,
         unsafe_reason=unsafe_reason,
         summary=Summary(**counts, unchanged=unchanged),
+        timeline=timeline,
     )

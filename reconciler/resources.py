@@ -72,3 +72,5 @@ class DesiredState:
     schedules: Mapping[str, DesiredSchedule]
     inputs_digest: str  # digest over every spec and template file read; a moved input = stale plan
     warnings: tuple[Problem, ...] = field(default=())
+    # Per campaign (plan id): send-time check id -> "warning" | "error" | "off", from `checks:`.
+    check_levels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

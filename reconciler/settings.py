@@ -7,9 +7,23 @@ examples work with no account.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 from reconciler.engagelab import PLAN_QUOTA, SCHEDULE_QUOTA_DEFAULT
+
+# Send-time and copy checks (reconciler.checks), by stable id; a spec's `checks:` and the
+# environment's check_levels set each one to a level.
+CHECK_IDS: Final = (
+    "backup_passed",
+    "quiet_hours",
+    "min_gap",
+    "placeholder_copy",
+    "empty_title",
+    "copy_length",
+)
+CheckLevel = Literal["warning", "error", "off"]
+CHECK_LEVELS: Final = ("warning", "error", "off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +39,10 @@ class Settings:
     min_gap_minutes: int = 60  # two pushes to overlapping audiences closer than this: fatigue
     # check name -> "warning" | "error" | "off"; a check not listed is a warning.
     check_levels: tuple[tuple[str, str], ...] = ()
+
+    def check_level(self, check: str) -> str:
+        """The environment's level for `check`: "warning" unless check_levels says otherwise."""
+        return dict(self.check_levels).get(check, "warning")
 
     @property
     def site_zone(self) -> ZoneInfo:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reconciler import engagelab as api
+from reconciler.settings import CheckLevel
 from reconciler.spec_diagnostics import Issue, issues_from, kind_of
 from reconciler.yamlsrc import Path
 
@@ -155,8 +156,14 @@ class MessageModel(FieldsModel):
     series: list[dict[str, Scalar] | Scalar] | None = None
 
 
+CheckId = Literal[
+    "backup_passed", "quiet_hours", "min_gap", "placeholder_copy", "empty_title", "copy_length"
+]  # == settings.CHECK_IDS
+
+
 class FileModel(_Model):
     plan: PlanModel
+    checks: dict[CheckId, CheckLevel] | None = None  # this campaign's send-time check levels
     defaults: dict[str, Any] | None = None  # checked on its own, so bad defaults hide nothing
     messages: list[Any] = Field(default_factory=list)
 
@@ -209,6 +216,7 @@ class SpecFile:
     description: str
     plan_mark: tuple[int, int]
     messages: list[Message] = field(default_factory=list)
+    checks: dict[str, str] = field(default_factory=dict)  # check id -> level, from `checks:`
 
 
 def parse_file(
@@ -237,6 +245,7 @@ def parse_file(
         broken = frozenset(str(e["loc"][0]) for e in error.errors() if e["loc"])
         defaults = {k: v for k, v in defaults.items() if k not in broken}
     spec = SpecFile(file, top.plan.id, top.plan.description, marks.get(("plan", "id"), (1, 1)))
+    spec.checks = {str(k): str(v) for k, v in (top.checks or {}).items()}
     for index, item in enumerate(top.messages):
         path: Path = ("messages", index)
         if not isinstance(item, dict):

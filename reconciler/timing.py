@@ -3,6 +3,8 @@
 Smart Push and device-time sends are read in each device's own zone, so one wall time is a window
 across the world: it starts when the earliest zone (UTC+14) reaches it and ends when the latest
 (UTC-12) does. Site-time sends are one instant in the environment's site time zone.
+`fire_window` keeps those conservative bounds for the planner's gates; `firings` gives what people
+should see: the span over the real, inhabited zones of that day (reconciler.zones).
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ import calendar
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reconciler import zones
 from reconciler.engagelab import CLOCK_FORMAT, TIME_FORMAT, WEEK_POINTS, ZONE_SITE
 
 EARLIEST_UTC_OFFSET = timedelta(hours=14)  # Line Islands, Kiribati
 LATEST_UTC_OFFSET = timedelta(hours=-12)  # Baker Island; the last place a wall time is reached
 
 
+@lru_cache(maxsize=8192)  # 10,000 schedules reuse a few send times; datetimes are immutable
 def parse_api_time(text: str) -> datetime:
     """Parse `yyyy-MM-dd HH:mm:ss` exactly (naive wall time); ValueError otherwise."""
     parsed = datetime.strptime(text, TIME_FORMAT)
@@ -28,6 +33,7 @@ def parse_api_time(text: str) -> datetime:
     return parsed
 
 
+@lru_cache(maxsize=1024)
 def parse_clock(text: str) -> time:
     parsed = datetime.strptime(text, CLOCK_FORMAT)
     if parsed.strftime(CLOCK_FORMAT) != text:
@@ -157,3 +163,71 @@ def _periodical_days(
             month = (month - 1) % 12 + 1
     else:
         raise ValueError(f"unknown time_unit {unit!r}")
+
+
+# --- real zones: what people should see (the gates above keep the conservative bounds) -----------
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """One occurrence as it really reaches people: UTC span over the real zones (or one instant)."""
+
+    wall: datetime  # the wall time as written (device-local or site)
+    first: datetime  # UTC
+    last: datetime  # UTC; == first for a site-time send
+    device_local: bool
+
+
+@lru_cache(maxsize=4096)
+def real_device_window(wall: datetime) -> tuple[datetime, datetime]:
+    """The UTC span over which the inhabited zones reach a device-local wall time (DST aware)."""
+    earliest, latest = zones.extremes(wall.date())
+    naive_utc = wall.replace(tzinfo=UTC)
+    return naive_utc - earliest, naive_utc - latest
+
+
+def firing(wall: datetime, device_local: bool, site_zone: ZoneInfo) -> Firing:
+    if device_local:
+        return Firing(wall, *real_device_window(wall), device_local=True)
+    instant = wall_to_utc(wall, site_zone)
+    return Firing(wall, instant, instant, device_local=False)
+
+
+def firings(
+    trigger: Mapping[str, Any], site_zone: ZoneInfo, now: datetime, limit: int = 3
+) -> tuple[Firing, ...]:
+    """The next `limit` occurrences not yet over at `now` (the last one when all are over);
+    empty for `backup_time: now`, which fires when applied."""
+    if "intelligent" in trigger:
+        backup = trigger["intelligent"]["backup_time"]
+        return () if backup == "now" else (firing(parse_api_time(backup), True, site_zone),)
+    if "single" in trigger:
+        single = trigger["single"]
+        device = single.get("zone_type", ZONE_SITE) != ZONE_SITE
+        return (firing(parse_api_time(single["time"]), device, site_zone),)
+    per = trigger["periodical"]
+    device = per.get("zone_type", ZONE_SITE) != ZONE_SITE
+    out: list[Firing] = []
+    last: Firing | None = None
+    for wall in periodical_walls(per):
+        last = firing(wall, device, site_zone)
+        if last.last > now:
+            out.append(last)
+            if len(out) >= limit:
+                break
+    return tuple(out) if out or last is None else (last,)
+
+
+def offset_of(fire: Firing, at: datetime) -> str:
+    """The zone label for one end of a device-local span: `UTC+14`."""
+    return zones.format_offset(fire.wall.replace(tzinfo=UTC) - at)
+
+
+def describe_firing(fire: Firing) -> str:
+    """`2025-12-27 19:00 UTC (UTC+14) .. 2025-12-28 20:00 UTC (UTC-11), device time`."""
+    if not fire.device_local:
+        return format_utc(fire.first)
+    return (
+        f"{format_utc(fire.first)} ({offset_of(fire, fire.first)}) .. "
+        f"{format_utc(fire.last)} ({offset_of(fire, fire.last)}), device time"
+    )

@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler.diff import DiffOp, FieldDiff, natural_path
 from reconciler.plan import Action, Change, Plan, Window
+from reconciler.timeline import MAX_TASKS, to_mermaid
 from reconciler.timing import format_utc
 
 MAX_COMMENT_CHARS = 65_000  # GitHub refuses comment bodies over 65,536 characters
@@ -88,16 +89,28 @@ def extras_line(plan: Plan) -> str:
 
 
 def fires(window: Window | None) -> str:
+    """When it really reaches people: over the inhabited time zones (device-local sends)."""
     if window is None:
         return ""
+    smart = window.kind == "intelligent"
     if window.immediate:
-        return "fires immediately when applied"
-    if window.first is None or window.last is None:
+        return (
+            "fires immediately when applied, for users with no activity history "
+            '(backup_time "now"); users with history get it at their own best moment'
+        )
+    first = window.real_first or window.first
+    last = window.real_last or window.last
+    if first is None or last is None:
         return "never fires"
-    where = " (device-local)" if window.device_local else ""
-    if window.first == window.last:
-        return f"fires {format_utc(window.first)}{where}"
-    return f"fires {format_utc(window.first)} .. {format_utc(window.last)}{where}"
+    span = format_utc(first) if first == last else f"{format_utc(first)} .. {format_utc(last)}"
+    where = " (device time, first to last inhabited zone)" if window.device_local else ""
+    if smart:
+        where += " for users with no activity history; others at their own best moment"
+    label = "next fires" if window.kind == "periodical" else "fires"
+    text = f"{label} {span}{where}"
+    if len(window.next_starts) > 1:
+        text += "; then from " + ", ".join(format_utc(t) for t in window.next_starts[1:])
+    return text
 
 
 def _value(value: Any) -> str:
@@ -338,11 +351,24 @@ def _md_sections(plan: Plan, budget: int) -> list[str]:
     return sections
 
 
+def _md_timeline(plan: Plan) -> list[str]:
+    """A collapsed Mermaid gantt chart of the campaigns this plan changes."""
+    if not plan.timeline:
+        return []
+    campaigns = sorted({e.campaign for e in plan.timeline})
+    more = len(plan.timeline) - MAX_TASKS
+    note = f"\n\nOnly the first {MAX_TASKS} firings are drawn; {more} more." if more > 0 else ""
+    summary = html.escape(f"Timeline (UTC): {', '.join(campaigns)}")
+    chart = _fence(to_mermaid(plan.timeline, plan.created_at).rstrip().splitlines(), "mermaid")
+    return [f"<details><summary>{summary}</summary>\n\n{chart}{note}\n\n</details>\n"]
+
+
 def to_markdown(plan: Plan) -> str:
     """The whole plan as one markdown document (may exceed one PR comment)."""
     if _is_empty(plan):
         return _md_head(plan)
-    return "\n".join([_md_head(plan), *_md_sections(plan, MAX_COMMENT_CHARS - 200)])
+    sections = _md_sections(plan, MAX_COMMENT_CHARS - 200)
+    return "\n".join([_md_head(plan), *_md_timeline(plan), *sections])
 
 
 def to_markdown_comments(plan: Plan, limit: int = MAX_COMMENT_CHARS) -> list[str]:
@@ -352,7 +378,7 @@ def to_markdown_comments(plan: Plan, limit: int = MAX_COMMENT_CHARS) -> list[str
         return [head]
     budget = limit - 200  # room for the "part i of n" line added below
     comments = [head]
-    for section in _md_sections(plan, budget):
+    for section in [*_md_timeline(plan), *_md_sections(plan, budget)]:
         if len(comments[-1]) + len(section) + 1 > budget:
             comments.append("")
         comments[-1] = comments[-1] + "\n" + section if comments[-1] else section

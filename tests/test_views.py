@@ -117,3 +117,12 @@ def test_json_is_versioned_sorted_and_round_trips() -> None:
     assert list(raw) == sorted(raw)
     assert Plan.model_validate(raw) == plan
     assert to_json(Plan.model_validate(raw)) == text
+
+
+def test_pull_request_comments_carry_the_timeline_once_before_the_campaigns() -> None:
+    plan = build_plan(desired([sched("a"), sched("b", backup="now")]), state(), NOW)
+    (comment,) = to_markdown_comments(plan)
+    assert comment.count("```mermaid") == 1
+    assert comment.index("Timeline (UTC): promo") < comment.index("<b>promo</b>")
+    assert "    b :milestone, t1, 2025-12-01 09:00, 0m" in comment  # backup_time now: at apply
+    assert "fires immediately when applied, for users with no activity history" in comment

@@ -20,7 +20,7 @@ from reconciler.desired import load_desired
 from reconciler.errors import ConfigError, ExitCode, SpecError
 from reconciler.resources import DesiredSchedule, DesiredState
 from reconciler.settings import Settings
-from reconciler.timing import fire_window, format_utc
+from reconciler.timing import describe_firing, firings, format_utc
 
 FORMAT_VERSION = 1
 
@@ -222,14 +222,16 @@ def describe_trigger(trigger: Mapping[str, Any]) -> str:
 
 
 def _window(trigger: Mapping[str, Any], settings: Settings, now: datetime) -> str:
-    window = fire_window(trigger, settings.site_zone, now=now)
-    if window.immediate or window.first is None or window.last is None:
-        return "(as soon as it is created)"
-    state = "passed" if window.last <= now else "upcoming"
-    if window.first == window.last:
-        return f"({format_utc(window.first)}; {state})"
-    label = "next from" if "periodical" in trigger else "from"
-    return f"({label} {format_utc(window.first)} to {format_utc(window.last)}; {state})"
+    """When it really reaches people, in UTC, over the inhabited time zones of that day."""
+    fires = firings(trigger, settings.site_zone, now)
+    if not fires:
+        return "(when applied, for users with no activity history)"
+    state = "passed" if fires[-1].last <= now else "upcoming"
+    label = "next " if "periodical" in trigger and state == "upcoming" else ""
+    shown = describe_firing(fires[0])
+    if len(fires) > 1:
+        shown += "; then from " + ", ".join(format_utc(f.first) for f in fires[1:])
+    return f"({label}{shown}; {state})"
 
 
 def describe_audience(to: Any) -> str:

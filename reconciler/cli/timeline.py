@@ -1,0 +1,65 @@
+"""`reconcile timeline [NAME] [--format text|markdown|json]`: every message on a UTC time axis.
+
+Markdown is a Mermaid gantt chart (GitHub and GitLab draw it in comments); messages on which a
+send-time or copy check fired are marked (`crit` in the chart, `!` in text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+
+from reconciler import timeline
+from reconciler.checks import run_checks
+from reconciler.cli.common import err, out, project_parent, resolve_now, resolve_settings
+from reconciler.cli.validate import report
+from reconciler.desired import load_desired
+from reconciler.errors import ConfigError, ExitCode, SpecError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "timeline",
+        parents=[project_parent()],
+        help="show when every message really reaches people, on a UTC time axis",
+        description="Validate, then show every message of every campaign on a UTC time axis: "
+        "device-local sends span the world's real time zones, site-time sends are instants, "
+        "periodical sends show their next occurrences. Markdown is a Mermaid gantt chart.",
+    )
+    parser.add_argument("name", nargs="?", help="a plan id; shell-style wildcards allowed")
+    parser.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        help="text for terminals (default); markdown (Mermaid) for pull requests; json",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = resolve_settings(args)
+    now = resolve_now(args)
+    try:
+        desired = load_desired(args.root, settings, now)
+    except SpecError as error:
+        return report(error)
+    for warning in desired.warnings:
+        err(str(warning))
+    campaigns = sorted(desired.plans)
+    if args.name is not None:
+        campaigns = [p for p in campaigns if fnmatch.fnmatchcase(p, args.name)]
+        if not campaigns:
+            raise ConfigError(f"no plan id matches {args.name!r}; `reconcile timeline` lists all")
+    flags: dict[str, set[str]] = {}
+    for result in run_checks(desired, settings, now):
+        flags.setdefault(result.address, set()).add(result.check)
+        if args.format == "text":
+            err(f"{result.level}: {result}")
+    entries = timeline.build_timeline(desired, settings, now, campaigns=set(campaigns), flags=flags)
+    if args.format == "json":
+        out(timeline.to_json(entries, now))
+    elif args.format == "markdown":
+        out(timeline.to_markdown(entries, now))
+    else:
+        out(timeline.to_text(entries, now))
+    return int(ExitCode.OK)
