@@ -1,4 +1,9 @@
-"""Options and helpers shared by the CLI commands: project root, pinned clock, settings, output."""
+"""Options and helpers shared by the CLI commands: root, environment, clock, settings, output.
+
+Precedence, for every value: a command-line flag, else the environment selected with --env (or
+$RECONCILE_ENV) in reconcile.toml, else ENGAGELAB_* variables, else the built-in default. With no
+reconcile.toml and no --env, commands behave as they always did (state/default.json, ENGAGELAB_*).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,14 @@ import argparse
 import dataclasses
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from reconciler import engagelab as api
+from reconciler.config import BUILTIN, ENV_ENVIRONMENT, Config, Environment, read_config
 from reconciler.errors import ConfigError
 from reconciler.settings import Settings
 
@@ -30,9 +37,22 @@ def seconds(value: float) -> timedelta:
     return timedelta(seconds=value)
 
 
+def _add_env_option(parent: argparse.ArgumentParser) -> None:
+    # Both parents offer --env; "resolve" lets a command use both without an argparse conflict.
+    group = parent.add_argument_group("environment", conflict_handler="resolve")
+    group.add_argument(
+        "--env",
+        metavar="NAME",
+        default=os.environ.get(ENV_ENVIRONMENT) or None,
+        help=f"environment from reconcile.toml (default: ${ENV_ENVIRONMENT}, else the file's "
+        "default_environment, else none: state/default.json and ENGAGELAB_* variables)",
+    )
+
+
 def project_parent() -> argparse.ArgumentParser:
     """Options every project-reading command takes (used as an argparse parent)."""
     parent = argparse.ArgumentParser(add_help=False)
+    _add_env_option(parent)
     group = parent.add_argument_group("project")
     group.add_argument(
         "--root",
@@ -44,7 +64,7 @@ def project_parent() -> argparse.ArgumentParser:
         "--state",
         type=Path,
         default=None,
-        help="state file (default: <root>/state/default.json)",
+        help="state file (default: the environment's, else <root>/state/default.json)",
     )
     group.add_argument(
         "--now",
@@ -69,6 +89,7 @@ def project_parent() -> argparse.ArgumentParser:
 def api_parent() -> argparse.ArgumentParser:
     """Options of commands that call EngageLab. Credentials come from the environment only."""
     parent = argparse.ArgumentParser(add_help=False)
+    _add_env_option(parent)
     group = parent.add_argument_group("EngageLab connection (credentials: environment only)")
     where = group.add_mutually_exclusive_group()
     where.add_argument(
@@ -95,11 +116,62 @@ def client_config(args: argparse.Namespace) -> ClientConfig:
     """Connection settings for commands that call EngageLab; credentials from the environment."""
     from reconciler.client import ClientConfig
 
+    env = environment(args)
+    data_center = getattr(args, "data_center", None)
+    base_url = getattr(args, "base_url", None)
+    rate_limit = getattr(args, "rate_limit", None)
+    if env is None:
+        return ClientConfig.from_env(
+            data_center=data_center, base_url=base_url, rate_limit=rate_limit
+        )
+    if not data_center and not base_url:  # a flag replaces the environment's target entirely
+        data_center, base_url = env.data_center, env.base_url
     return ClientConfig.from_env(
-        data_center=getattr(args, "data_center", None),
-        base_url=getattr(args, "base_url", None),
-        rate_limit=getattr(args, "rate_limit", None),
+        data_center=data_center,
+        base_url=base_url,
+        rate_limit=rate_limit if rate_limit is not None else env.rate_limit,
+        environ=credentials_environ(env, os.environ),
     )
+
+
+def credentials_environ(env: Environment, environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` with the environment's named credential variables under the ENGAGELAB_* names.
+
+    Errors name the variable, never a value.
+    """
+    mapped = dict(environ)
+    for target, source, what in (
+        (api.ENV_APP_KEY, env.app_key_env, "app key"),
+        (api.ENV_MASTER_SECRET, env.master_secret_env, "master secret"),
+    ):
+        if not environ.get(source, "").strip():
+            raise ConfigError(
+                f"{source} is not set: environment {env.name!r} reads its {what} from it; "
+                "export it in the environment (never in a file)"
+            )
+        mapped[target] = environ[source]
+    return mapped
+
+
+def environment(args: argparse.Namespace) -> Environment | None:
+    """The environment selected by --env (or $RECONCILE_ENV, or the config's default); cached."""
+    cached: tuple[Environment | None] | None = getattr(args, "_environment", None)
+    if cached is not None:
+        return cached[0]
+    root: Path = getattr(args, "root", None) or Path()
+    name: str | None = getattr(args, "env", None) or None
+    config: Config | None = read_config(root)
+    if config is None:
+        if name not in (None, BUILTIN):
+            raise ConfigError(
+                f"--env {name}: there is no reconcile.toml in {root.resolve()}; "
+                "environments are defined there (`reconcile init` writes one)"
+            )
+        chosen = None
+    else:
+        chosen = config.select(name)
+    args._environment = (chosen,)
+    return chosen
 
 
 def is_loopback_url(url: str) -> bool:
@@ -110,8 +182,11 @@ def is_loopback_url(url: str) -> bool:
 
 def state_path(args: argparse.Namespace) -> Path:
     explicit: Path | None = getattr(args, "state", None)
-    root: Path = getattr(args, "root", Path())
-    return explicit if explicit is not None else root / "state" / "default.json"
+    root: Path = getattr(args, "root", None) or Path()
+    if explicit is not None:
+        return explicit
+    env = environment(args)
+    return root / (env.state_file if env is not None else "state/default.json")
 
 
 def resolve_now(args: argparse.Namespace) -> datetime:
@@ -130,7 +205,7 @@ def resolve_now(args: argparse.Namespace) -> datetime:
 
 
 def resolve_settings(args: argparse.Namespace) -> Settings:
-    settings = Settings()
+    settings = environment_settings(environment(args))
     quota = getattr(args, "schedule_quota", None)
     zone = getattr(args, "site_time_zone", None)
     if quota is not None:
@@ -145,6 +220,25 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
                 f"--site-time-zone {zone!r} is not an IANA time zone; use e.g. Europe/Paris"
             ) from None
         settings = dataclasses.replace(settings, site_time_zone=zone)
+    return settings
+
+
+def environment_settings(env: Environment | None) -> Settings:
+    """The defaults, with what the environment sets (already validated by reconciler.config)."""
+    settings = Settings()
+    if env is None:
+        return settings
+    if env.schedule_quota is not None:
+        settings = dataclasses.replace(settings, schedule_quota=env.schedule_quota)
+    if env.site_time_zone is not None:
+        settings = dataclasses.replace(settings, site_time_zone=env.site_time_zone)
+    if env.quiet_hours is not None:
+        start, end = env.quiet_hours
+        settings = dataclasses.replace(settings, quiet_hours_start=start, quiet_hours_end=end)
+    if env.min_gap_minutes is not None:
+        settings = dataclasses.replace(settings, min_gap_minutes=env.min_gap_minutes)
+    if env.checks is not None:
+        settings = dataclasses.replace(settings, check_levels=env.checks)
     return settings
 
 

@@ -1,0 +1,62 @@
+"""`reconcile init [DIR]`: scaffold a campaign repository. Writes files; never overwrites one.
+
+Writes specs, templates, state/, reconcile.toml, a README for the campaign team and the CI
+workflows (GitHub Actions and GitLab CI). The example campaign's dates are relative to today.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from reconciler.cli.common import NOW_ENV, err, out, resolve_now
+from reconciler.errors import ConfigError, ExitCode
+from reconciler.scaffold import scaffold
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "init",
+        help="start a campaign repository: specs, templates, config, README and CI workflows",
+        description="Write a new campaign repository into DIR (default: .). Existing files are "
+        "kept, never overwritten, so it is safe to run in a repository you already have.",
+    )
+    parser.add_argument("dir", nargs="?", type=Path, default=Path(), metavar="DIR")
+    parser.add_argument(
+        "--now",
+        default=os.environ.get(NOW_ENV),
+        help="the day the example campaign's dates count from (default: today)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    root: Path = args.dir
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{root} exists and is not a folder")
+    written, kept = [], []
+    for rel, text in scaffold(resolve_now(args).date()).items():
+        path = root / rel
+        if path.exists():
+            kept.append(rel)
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("x", encoding="utf-8", newline="\n") as file:
+                file.write(text)
+        except OSError as error:
+            raise ConfigError(f"cannot write {path}: {error.strerror}") from None
+        written.append(rel)
+    for rel in written:
+        out(f"  wrote {rel}")
+    for rel in kept:
+        err(f"  kept  {rel} (exists; not overwritten)")
+    where = "" if root == Path() else f"cd {root} && "
+    out(
+        f"Campaign repository ready in {root}: {len(written)} file(s) written, {len(kept)} kept.\n"
+        f"Next: {where}reconcile validate && reconcile plan   (no account needed)\n"
+        "Read README.md there for the pull-request workflow and the CI setup."
+    )
+    return int(ExitCode.OK)

@@ -1,0 +1,105 @@
+"""`reconcile init`: the scaffold, then validate, plan and apply it against the emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli.main import main
+from reconciler.config import read_config
+from reconciler.errors import ExitCode
+from reconciler.scaffold import render, scaffold
+from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
+
+NOW = EMULATOR_NOW.isoformat()
+EXPECTED = {
+    ".github/workflows/reconcile-apply.yml",
+    ".github/workflows/reconcile-plan.yml",
+    ".gitignore",
+    ".gitlab-ci.yml",
+    "README.md",
+    "reconcile.toml",
+    "specs/welcome.yaml",
+    "state/.gitkeep",
+    "templates/welcome/en.yaml",
+    "templates/welcome/fr.yaml",
+    "templates/welcome_offer/en.yaml",
+    "templates/welcome_offer/fr.yaml",
+}
+
+
+@pytest.fixture
+def creds(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> EmulatorHandle:
+    for prefix in ("", "STAGING_"):
+        monkeypatch.setenv(f"{prefix}ENGAGELAB_APP_KEY", emulator.app_key)
+        monkeypatch.setenv(f"{prefix}ENGAGELAB_MASTER_SECRET", emulator.master_secret)
+    for name in ("RECONCILE_NOW", "RECONCILE_ENV", "ENGAGELAB_BASE_URL", "ENGAGELAB_DATA_CENTER"):
+        monkeypatch.delenv(name, raising=False)
+    return emulator
+
+
+def test_the_scaffold_has_every_file_and_dates_relative_to_today() -> None:
+    today = date(2031, 2, 27)
+    files = scaffold(today)
+    assert set(files) == EXPECTED
+    assert not [rel for rel, text in files.items() if "@@" in text]
+    assert f'"{today + timedelta(days=14)}"' in files["specs/welcome.yaml"]
+    assert "reconcile==0.1.0" in files[".github/workflows/reconcile-plan.yml"]
+    with pytest.raises(ValueError, match="@@NOPE@@"):
+        render("@@NOPE@@", today)
+
+
+def test_init_then_validate_plan_apply_against_the_emulator(
+    creds: EmulatorHandle,
+    make_emulator: Callable[..., EmulatorHandle],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = tmp_path / "campaigns"
+    assert main(["init", str(root), "--now", NOW]) == ExitCode.OK
+    assert {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} == EXPECTED
+    config = read_config(root)
+    assert config is not None and set(config.environments) == {"staging", "production"}
+    base = ["--root", str(root), "--now", NOW]
+    assert main(["validate", *base]) == ExitCode.OK
+    assert "3 schedule(s), 2 language(s); 0 warnings" in capsys.readouterr().out
+    assert main(["plan", *base, "--detailed-exitcode"]) == ExitCode.CHANGES
+    assert main(["plan", *base, "--env", "production"]) == ExitCode.OK  # no account needed
+    apply = ["apply", *base, "--base-url", creds.base_url, "--auto-approve", "--quiet"]
+    assert main(apply) == ExitCode.OK
+    assert set(creds.names()) == {"welcome_day_1", "welcome_day_2", "welcome_offer"}
+    assert (root / "state" / "default.json").exists()
+    assert main(["plan", *base, "--detailed-exitcode"]) == ExitCode.OK  # converged
+    # The same specs on "staging": its own app (AppKey), state file and credential variables.
+    # Applying it to the app that already holds these names is refused, never a second send.
+    assert main([*apply, "--env", "staging"]) == ExitCode.PARTIAL_APPLY
+    assert set(creds.names().values()) == {1}
+    for wrong_app in (root / "state").glob("staging.*"):
+        wrong_app.unlink()  # that state belongs to the wrong app: start staging afresh
+    staging = make_emulator()
+    staging_apply = ["apply", *base, "--base-url", staging.base_url, "--auto-approve", "--quiet"]
+    assert main([*staging_apply, "--env", "staging"]) == ExitCode.OK
+    assert (root / "state" / "staging.json").exists()
+    assert set(staging.names()) == {"welcome_day_1", "welcome_day_2", "welcome_offer"}
+    capsys.readouterr()
+
+
+def test_init_keeps_existing_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "README.md").write_text("ours\n", encoding="utf-8")
+    assert main(["init", str(tmp_path)]) == ExitCode.OK
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == "ours\n"
+    assert "kept  README.md" in capsys.readouterr().err
+    assert main(["init", str(tmp_path)]) == ExitCode.OK
+    assert "0 file(s) written, 12 kept" in capsys.readouterr().out
+
+
+def test_init_refuses_a_file_as_the_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "file"
+    target.write_text("x", encoding="utf-8")
+    assert main(["init", str(target)]) == ExitCode.ERROR
+    assert "is not a folder" in capsys.readouterr().err
