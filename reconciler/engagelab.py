@@ -215,3 +215,10 @@ PLACEHOLDER_WORDS: Final = (
     "placeholder",
     "asdf",
 )  # [ours]
+
+
+# --- Smart Push "now" -----------------------------------------------------------------------
+# [ours] backup_time "now" sends at once to users with no history; users with history get it at
+# their own best moment, over a span EngageLab does not publish. We take a day: until then the
+# task counts as still sending (removing it deletes it rather than forgetting it).
+SMART_NOW_SPREAD: Final = timedelta(hours=24)

@@ -349,6 +349,27 @@ def _schedule_change(
             reason += "; it has begun sending in some time zones, deleting stops the rest"
         return Change(**common, action=Action.DELETE, reason=reason)
 
+    # Checked before any interrupted write is resumed: once the recorded version has begun
+    # sending, changing it would reach some users twice, whatever was in flight before.
+    fired = (
+        rec.schedule_id is not None
+        and rec.body is not None
+        and old_win is not None
+        and old_win.has_fired(now, rec.applied_at)
+        and (old_win.kind != "periodical" or old_win.is_over(now, rec.applied_at))
+    )
+    if fired and rec.body is not None and old_win is not None and rec.digest != want.digest:
+        began = (
+            "it was sent when applied"
+            if old_win.immediate
+            else (f"{describe_time(rec.body['trigger'])} began sending on {_utc(old_win.first)}")
+        )
+        return Change(
+            **common,
+            action=Action.SENT,
+            reason=f"already sent: {began}; editing it now would change nothing for users, so "
+            "no call is made (give it a new name to send it again)",
+        )
     if rec.intent is not None or rec.schedule_id is None or rec.body is None:
         if rec.schedule_id is None or rec.intent is None or rec.intent.action == "delete":
             reason = interrupted or "finishes an interrupted replace"
@@ -367,26 +388,13 @@ def _schedule_change(
         return None
     if old_win is None:  # unreachable: a record without a body took the branch above
         return Change(**common, action=Action.CREATE, reason="no body recorded")
-    if old_win.has_fired(now, rec.applied_at) and (
-        old_win.kind != "periodical" or old_win.is_over(now, rec.applied_at)
-    ):
-        began = (
-            "it was sent when applied"
-            if old_win.immediate
-            else (f"{describe_time(rec.body['trigger'])} began sending on {_utc(old_win.first)}")
-        )
-        return Change(
-            **common,
-            action=Action.SENT,
-            reason=f"already sent: {began}; editing it now would change nothing for users, so "
-            "no call is made (give it a new name to send it again)",
-        )
     if rec.trigger_kind != want.trigger_kind:
         return Change(
             **common,
             action=Action.REPLACE,
             reason=f"trigger kind changed from {rec.trigger_kind} to {want.trigger_kind}: "
-            "EngageLab cannot change it in place, so a new task is created and the old deleted",
+            "EngageLab cannot change it in place, so the old task is deleted, then the new "
+            "one created",
         )
     return Change(**common, action=Action.UPDATE, reason=_update_reason(diffs))
 

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from reconciler import zones
-from reconciler.engagelab import CLOCK_FORMAT, TIME_FORMAT, WEEK_POINTS, ZONE_SITE
+from reconciler.engagelab import CLOCK_FORMAT, SMART_NOW_SPREAD, TIME_FORMAT, WEEK_POINTS, ZONE_SITE
 
 EARLIEST_UTC_OFFSET = timedelta(hours=14)  # Line Islands, Kiribati
 LATEST_UTC_OFFSET = timedelta(hours=-12)  # Baker Island; the last place a wall time is reached
@@ -74,7 +74,9 @@ class FireWindow:
     def is_over(self, now: datetime, applied_at: datetime | None) -> bool:
         """True once every occurrence, in every zone, is in the past."""
         if self.immediate:
-            return applied_at is not None
+            # Users with activity history get a "now" Smart Push at their own best moment, so it
+            # keeps sending after the apply; until then a removal must delete, not forget.
+            return applied_at is not None and now >= applied_at + SMART_NOW_SPREAD
         return self.last is not None and now >= self.last
 
 

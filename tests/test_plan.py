@@ -331,3 +331,14 @@ def test_a_new_plan_with_nothing_to_send_is_not_created() -> None:
     change = only(plan, "plan.promo")
     assert change.action is Action.NOOP and "never be deleted" in change.reason
     assert not plan.has_changes
+
+
+def test_an_interrupted_update_is_not_resumed_once_the_recorded_version_began_sending() -> None:
+    from reconciler.state import Intent
+
+    old = sched("s", backup="2025-12-01 12:00:00")  # began 2025-11-30 22:00 UTC
+    new = sched("s", backup="2025-12-01 12:00:00", tags=["vip"])
+    pending = Intent(action="update", digest=new.digest, started_at=NOW)
+    plan = build_plan(desired([new]), state([record(old, intent=pending)]), NOW)
+    assert only(plan, "schedule.s").action is Action.SENT
+    assert not plan.has_changes

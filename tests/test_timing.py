@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -72,3 +72,10 @@ def test_periodical_monthly_skips_missing_days() -> None:
         "point": ["31"],
     }
     assert [(w.month, w.day) for w in periodical_walls(per)] == [(1, 31), (3, 31)]
+
+
+def test_a_now_smart_push_keeps_sending_for_a_day_after_apply() -> None:
+    window = fire_window({"intelligent": {"backup_time": "now"}}, UTC_ZONE)
+    applied = datetime(2030, 1, 1, tzinfo=UTC)
+    assert not window.is_over(applied + timedelta(hours=23), applied)
+    assert window.is_over(applied + timedelta(hours=24), applied)
