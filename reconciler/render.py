@@ -7,7 +7,9 @@ syntax and filters rules out loops, calls and output-amplifying operations (a pu
 
 from __future__ import annotations
 
+import functools
 import operator
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,23 @@ _ALLOWED_FILTERS_TEXT = """
     min round string striptags sum title trim truncate upper wordcount
 """
 _ALLOWED_FILTERS = frozenset(_ALLOWED_FILTERS_TEXT.split())
+
+
+# C0 controls but tab and newline, DEL and C1, and the bidi embeddings, overrides and isolates
+# that can make copy read differently from what a reviewer sees (LRM/RLM marks stay allowed:
+# right-to-left copy needs them and they cannot reorder text).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def check_copy(text: str) -> str:
+    """`text` unchanged, or TemplateTextError naming its first control character."""
+    bad = _CONTROL.search(text)
+    if bad is not None:
+        raise TemplateTextError(
+            f"copy contains the control character U+{ord(bad.group()):04X}",
+            "remove it: it can hide or reorder text on devices and in review",
+        )
+    return text
 
 
 class TemplateTextError(Exception):
@@ -74,9 +93,26 @@ def _safe_mul(left: Any, right: Any) -> Any:
     return left * right
 
 
+def _capped(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter, refusing any result longer than the copy limit.
+
+    Filters are a way round the operator checks (`join` multiplies a string's length by its
+    separator's), so every intermediate value is held to the same bound as the output.
+    """
+
+    @functools.wraps(fn)  # keeps Jinja's pass_context/pass_environment markers
+    def capped(*args: Any, **kwargs: Any) -> Any:
+        result = fn(*args, **kwargs)
+        if isinstance(result, str | list | tuple) and len(result) > MAX_OUTPUT_CHARS:
+            raise SecurityError(f"{name} gives more than {MAX_OUTPUT_CHARS} characters")
+        return result
+
+    return capped
+
+
 def _environment() -> _Environment:
     env = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
-    env.filters = {k: v for k, v in env.filters.items() if k in _ALLOWED_FILTERS}
+    env.filters = {k: _capped(k, v) for k, v in env.filters.items() if k in _ALLOWED_FILTERS}
     env.tests = dict(env.tests)
     env.globals = {}
     return env
@@ -93,7 +129,7 @@ class Compiled:
     def render(self, values: Mapping[str, Any]) -> str:
         """The rendered text, stripped of surrounding whitespace; TemplateTextError otherwise."""
         if self.render_fn is None:
-            return self.static
+            return self.static  # checked when compiled
         try:
             text = self.render_fn(values)
         except UndefinedError as error:
@@ -108,7 +144,7 @@ class Compiled:
             raise TemplateTextError(
                 f"renders to {len(text)} characters", f"at most {MAX_OUTPUT_CHARS}"
             )
-        return text.strip()
+        return check_copy(text.strip())
 
 
 class Renderer:
@@ -126,12 +162,16 @@ class Renderer:
 
     def _compile(self, text: str) -> Compiled:
         if "{" not in text:  # no Jinja syntax at all: skip the engine entirely
-            return Compiled(None, text.strip(), {})
+            return Compiled(None, check_copy(text.strip()), {})
         try:
             tree = self._env.parse(text)
         except TemplateSyntaxError as error:
             raise TemplateTextError(
                 f"template syntax error: {error.message}", "fix the Jinja2 syntax", error.lineno
+            ) from None
+        except RecursionError:
+            raise TemplateTextError(
+                "template nests too deeply to compile", "write simpler expressions"
             ) from None
         variables: dict[str, int] = {}
         for node in tree.find_all(nodes.Node):
@@ -159,6 +199,10 @@ class Renderer:
             template = self._env.from_string(tree)
         except TemplateError as error:
             raise TemplateTextError(f"template error: {error}", "fix the template") from None
+        except RecursionError:
+            raise TemplateTextError(
+                "template nests too deeply to compile", "write simpler expressions"
+            ) from None
 
         def render(values: Mapping[str, Any]) -> str:
             # Template.render minus its dict copy and traceback rewriting (errors are caught).
