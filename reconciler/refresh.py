@@ -6,10 +6,13 @@ module adjusts that plan so that applying it to the unrefreshed state does exact
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
-from reconciler.drift import DriftItem, DriftKind
-from reconciler.plan import NO_LINEAGE, Action, Plan
+from reconciler.drift import DriftItem, DriftKind, accept_events, refreshed_state
+from reconciler.plan import NO_LINEAGE, Action, Plan, build_plan
+from reconciler.resources import DesiredState
+from reconciler.settings import Settings
 from reconciler.state import State
 
 
@@ -53,3 +56,23 @@ def with_drift(plan: Plan, drift: tuple[DriftItem, ...], state: State, now: date
             "state_lineage": state.lineage if state.serial else NO_LINEAGE,
         }
     )
+
+
+def make_plan(
+    desired: DesiredState,
+    state: State,
+    now: datetime,
+    settings: Settings,
+    *,
+    targets: Collection[str] | None = None,
+    drift: tuple[DriftItem, ...] | None = None,
+) -> Plan:
+    """The plan `reconcile plan` shows: plain, or (`drift` given) against the refreshed state.
+
+    One function for `plan` and for `apply`, which rebuilds a saved plan to prove it unedited.
+    """
+    if drift is None:
+        return build_plan(desired, state, now, settings, targets=targets)
+    known = refreshed_state(state, accept_events(state, drift, now))
+    plan = build_plan(desired, known, now, settings, targets=targets)
+    return with_drift(plan, drift, state, now)

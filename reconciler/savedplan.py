@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from reconciler.atomicfile import atomic_write
+from reconciler.canonical import digest
 from reconciler.errors import ExpiredPlanError, ReconcileError, StalePlanError
 from reconciler.plan import FORMAT_VERSION, NO_LINEAGE, Plan
 from reconciler.state import State
@@ -106,4 +107,35 @@ def check_fresh(plan: Plan, state: State, inputs_digest: str, now: datetime) -> 
             f"the saved plan expired on {format_utc(plan.expires_at)} (3 minutes before the "
             f"earliest send it touches); it is now {format_utc(now)}. Run `reconcile plan` "
             "again: a send that is due or passed may no longer be changed as reviewed."
+        )
+
+
+def _fingerprint(plan: Plan) -> list[tuple[object, ...]]:
+    return [
+        (
+            c.address,
+            c.action.value,
+            None if c.after is None else digest(c.after),
+            c.schedule_id,
+            c.superseded,
+        )
+        for c in plan.changes
+    ]
+
+
+def check_reproducible(saved: Plan, rebuilt: Plan) -> None:
+    """Refuse a saved plan whose changes are not what its specs and state give (an edited file).
+
+    `rebuilt` is the plan made again from the same specs, state and `created_at`: the planner is
+    pure, so an unedited file matches it exactly, bodies included (compared by digest).
+    """
+    ours, theirs = _fingerprint(saved), _fingerprint(rebuilt)
+    if ours != theirs:
+        differ = next(
+            (a[0] for a, b in zip(ours, theirs, strict=False) if a != b),
+            "the list of changes",
+        )
+        raise StalePlanError(
+            f"the saved plan does not match what its specs and state give (first difference: "
+            f"{differ}); was the plan file edited? Run `reconcile plan` again and review it"
         )

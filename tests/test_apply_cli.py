@@ -439,3 +439,21 @@ def test_a_partial_apply_reports_every_group_by_name(
     assert "applied (3):" in err  # the push plan and two schedules: their state is true
     assert "outcome unknown (1):\n  schedule.msg_00 (create)" in err
     assert "looked up by name" in err
+
+
+def test_an_edited_saved_plan_is_refused_before_any_call(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    import json
+
+    write_project(tmp_path, 2)
+    plan_file = tmp_path / "plan.json"
+    assert main(["plan", "--root", str(tmp_path), "--now", NOW, "--out", str(plan_file)]) == 0
+    saved = json.loads(plan_file.read_text(encoding="utf-8"))
+    for change in saved["changes"]:
+        if change["address"] == "schedule.msg_01":
+            notification = change["after"]["push"]["body"]["notification"]
+            notification["alert"] = "FORGED: verify your account at https://evil.example"
+    plan_file.write_text(json.dumps(saved), encoding="utf-8")
+    assert apply(env, tmp_path, str(plan_file)) == ExitCode.STALE_PLAN
+    assert env.calls() == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import time
 from datetime import datetime
@@ -29,7 +30,8 @@ from reconciler.desired import load_desired
 from reconciler.errors import ConfigError, ExitCode
 from reconciler.plan import CALLING, Plan, build_plan
 from reconciler.recorder import Recorder
-from reconciler.savedplan import check_fresh, load_plan
+from reconciler.refresh import make_plan
+from reconciler.savedplan import check_fresh, check_reproducible, load_plan
 from reconciler.store import StateStore
 from reconciler.views import to_text
 
@@ -97,6 +99,23 @@ def run(args: argparse.Namespace) -> int:
         if args.plan_file is not None:
             plan = load_plan(args.plan_file)
             check_fresh(plan, state, desired.inputs_digest, now)
+            # Made again from the same inputs at the plan's own time, it must come out the same:
+            # this is what makes "apply what was reviewed" hold even for an edited plan file.
+            planned_with = dataclasses.replace(
+                settings,
+                schedule_quota=plan.settings.schedule_quota,
+                plan_quota=plan.settings.plan_quota,
+                site_time_zone=plan.settings.site_time_zone,
+            )
+            rebuilt = make_plan(
+                desired,  # bodies do not depend on the clock; only warnings do
+                state,
+                plan.created_at,
+                planned_with,
+                targets=plan.targets or None,
+                drift=plan.drift if plan.refreshed_at is not None else None,
+            )
+            check_reproducible(plan, rebuilt)
         else:
             plan = build_plan(desired, state, now, settings, targets=args.target)
             if not args.quiet:

@@ -17,10 +17,9 @@ from reconciler.cli import common
 from reconciler.cli.refresh import read_drift
 from reconciler.cli.stats import fetch as fetch_stats
 from reconciler.desired import load_desired
-from reconciler.drift import accept_events, refreshed_state
 from reconciler.errors import ConfigError, ExitCode
-from reconciler.plan import Plan, build_plan
-from reconciler.refresh import with_drift
+from reconciler.plan import Plan
+from reconciler.refresh import make_plan
 from reconciler.savedplan import save_plan
 from reconciler.state import State
 from reconciler.stats import StatsReport, default_range
@@ -120,13 +119,8 @@ def run(args: argparse.Namespace) -> int:
     gc.freeze()
     if args.with_stats and args.format == "json":
         raise ConfigError("--with-stats adds figures to the text or markdown view, not to JSON")
-    if args.refresh:
-        drift = read_drift(args, state, desired, now, settings)
-        known = refreshed_state(state, accept_events(state, drift, now))
-        plan = build_plan(desired, known, now, settings, targets=args.target)
-        plan = with_drift(plan, drift, state, now)
-    else:
-        plan = build_plan(desired, state, now, settings, targets=args.target)
+    drift = read_drift(args, state, desired, now, settings) if args.refresh else None
+    plan = make_plan(desired, state, now, settings, targets=args.target, drift=drift)
     stats = _stats(args, plan, state, now) if args.with_stats else None
     if args.out is not None:
         save_plan(plan, args.out)
