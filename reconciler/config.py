@@ -24,9 +24,9 @@ from reconciler.settings import CHECK_IDS, CHECK_LEVELS
 CONFIG_FILE = "reconcile.toml"
 ENV_ENVIRONMENT = "RECONCILE_ENV"  # default of --env
 BUILTIN = "default"  # the environment used with no config: state/default.json, ENGAGELAB_*
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_VARIABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CLOCK_RE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+_VARIABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_CLOCK_RE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z")
 _SECRET_KEYS = frozenset({"app_key", "master_secret", "secret", "password", "token"})
 _TOP_KEYS = ("default_environment", "environments")
 _ENV_KEYS = (

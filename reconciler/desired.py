@@ -24,6 +24,7 @@ from reconciler.spec_templates import TemplateBook
 from reconciler.yamlsrc import MAX_FILE_BYTES, Locator, YamlProblem, load
 
 SPECS_DIR = "specs"
+MIN_MESSAGE_BUDGET = 5000  # [ours] with the x2 below: 10,000 messages even at a small quota
 TEMPLATES_DIR = "templates"
 
 
@@ -71,8 +72,13 @@ def read_sources(root: Path) -> Sources:
 def _read(root: Path, inside: Path, path: Path, out: dict[str, bytes], issues: list[Issue]) -> None:
     rel = path.relative_to(root).as_posix()
     try:
-        if not path.resolve().is_relative_to(inside.resolve()):
-            issues.append(Issue(rel, (), "links outside its folder", "replace the link by a file"))
+        # Against the real project root, not the folder's own target: a symlinked specs/ or
+        # templates/ folder would otherwise carry any file on the machine into the plan.
+        allowed = root.resolve() / inside.relative_to(root)
+        if not path.resolve().is_relative_to(allowed):
+            issues.append(
+                Issue(rel, (), "links outside the project", "replace the link by a real file")
+            )
             return
         if not path.is_file():
             return
@@ -87,6 +93,7 @@ def build_desired(sources: Sources, settings: Settings, now: datetime) -> Desire
     issues: list[Issue] = list(sources.issues)
     book = TemplateBook(sources.templates, issues)
     files: list[SpecFile] = []
+    total, budget = 0, 2 * max(settings.schedule_quota, MIN_MESSAGE_BUDGET)
     for rel in sorted(sources.specs):
         try:
             loaded = load(sources.specs[rel])
@@ -98,6 +105,18 @@ def build_desired(sources: Sources, settings: Settings, now: datetime) -> Desire
         spec = parse_file(rel, loaded.value, loaded.marks, issues)
         if spec is not None:
             files.append(spec)
+            total += len(spec.messages)
+            if total > budget:
+                issues.append(
+                    Issue(
+                        rel,
+                        (),
+                        f"the specs hold more than {budget} messages (twice the schedule quota)",
+                        "remove old campaigns, or raise --schedule-quota if EngageLab raised it; "
+                        "the remaining spec files were not read",
+                    )
+                )
+                break
     plans = _plans(files, settings, issues)
     schedules: dict[str, DesiredSchedule] = {}
     first_seen: dict[str, Message] = {}

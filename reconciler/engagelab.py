@@ -45,7 +45,7 @@ CODE_NOT_FOUND: Final = 8104  # [v3] schedule-specific v4 codes are unpublished
 CODE_QUOTA: Final = 8100  # [v3] "bad request", used for quota refusals [ours]
 
 # --- push plans -----------------------------------------------------------------------------
-PLAN_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,49}$")  # [doc] no leading _, <= 50
+PLAN_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,49}\Z")  # [doc] no leading _, <= 50
 PLAN_ID_MAX: Final = 50  # [doc]
 PLAN_DESCRIPTION_MAX: Final = 200  # [doc] "recommended"; we enforce it [ours]
 PLAN_QUOTA: Final = 100  # [doc] per AppKey, and plans cannot be deleted
@@ -54,7 +54,7 @@ PLAN_QUOTA: Final = 100  # [doc] per AppKey, and plans cannot be deleted
 SCHEDULE_NAME_MAX_BYTES: Final = 255  # [doc]
 # [doc] letters, digits, _ and CJK. "Letters" read as ASCII letters [ours].
 SCHEDULE_NAME_RE: Final = re.compile(
-    r"^[A-Za-z0-9_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+$"
+    r"^[A-Za-z0-9_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+\Z"
 )
 SCHEDULE_QUOTA_DEFAULT: Final = 1000  # [doc] live schedules per AppKey, raised for some accounts
 TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"  # [doc] exactly "yyyy-MM-dd HH:mm:ss"
@@ -185,14 +185,14 @@ _ISO_639_1 = """
     za zh zu
 """
 LANGUAGE_CODES: Final = frozenset(_ISO_639_1.split())
-LANGUAGE_RE: Final = re.compile(r"^([a-z]{2})(-[A-Z][a-z]{3})?(-[A-Z]{2}|-[0-9]{3})?$")  # [ours]
+LANGUAGE_RE: Final = re.compile(r"^([a-z]{2})(-[A-Z][a-z]{3})?(-[A-Z]{2}|-[0-9]{3})?\Z")  # [ours]
 MULTI_LANGUAGE_FIELDS: Final = ("title", "alert")  # [ours] what multi_language() carries
 # [ours] JPush v3 intersects audience kinds; we only allow tag kinds together: alias,
 # registration_id and seg stand alone, and tag_not needs a tag or tag_and to exclude from.
 AUDIENCE_ALONE: Final = ("alias", "registration_id", "seg")
 ANDROID_PRIORITY_RANGE: Final = (-2, 2)  # [sdk] Android notification priority
 BADGE_ADD_NUM_RANGE: Final = (1, 99)  # [sdk] android/hmos badge_add_num
-IOS_BADGE_RE: Final = re.compile(r"^(?:[0-9]{1,5}|[+-][0-9]{1,5})$")  # [sdk] 5, "+1" or "-1"
+IOS_BADGE_RE: Final = re.compile(r"^(?:[0-9]{1,5}|[+-][0-9]{1,5})\Z")  # [sdk] 5, "+1" or "-1"
 
 # --- send-time and copy checks (issue 7) ----------------------------------------------------
 # [ours] What common devices display before truncating, per language, counted in characters:

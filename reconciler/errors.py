@@ -6,6 +6,7 @@ Pure: no I/O. Every error a user can act on derives from ReconcileError; the CLI
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -39,6 +40,15 @@ class ReconcileError(Exception):
         return self.message
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _visible(text: str) -> str:
+    """Control characters from spec keys or values shown escaped: a newline in a key must not
+    start a new line in CI logs, where `::error::` at a line start is a workflow command."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """One spec/template problem at a source location: `file:line:col: path: what; expected`."""
@@ -56,7 +66,7 @@ class Problem:
         what = f"{self.path}: {self.message}" if self.path else self.message
         tail = f"; {self.hint}" if self.hint else ""
         kind = "warning: " if self.warning else ""
-        return f"{where}: {kind}{what}{tail}"
+        return _visible(f"{where}: {kind}{what}{tail}")
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         return (self.file, self.line, self.col, self.path, self.message)

@@ -264,6 +264,16 @@ def parse_file(
                 continue
             item = {k: v for k, v in item.items() if k not in dropped}
         mark = marks.get(path, (1, 1))
+        if len(spec.messages) >= MAX_MESSAGES_PER_FILE:
+            issues.append(
+                Issue(
+                    file,
+                    path,
+                    f"more than {MAX_MESSAGES_PER_FILE} messages in one spec file",
+                    "split the campaign into several files",
+                )
+            )
+            break
         for message in _expand(file, defaults, item, path, mark, issues):
             for key in dropped:
                 message.fields.pop(key, None)
@@ -289,6 +299,11 @@ def _merge(defaults: Mapping[str, Any], item: Mapping[str, Any], path: Path) -> 
     return Message("", str(item["name"]), fields, origin, path)
 
 
+# [ours] Bounds on expansion: a spec from a pull request must not make CI build millions of
+# schedules (each costs memory and render time) before the quota check can refuse them.
+MAX_SERIES_VALUES = 1000
+MAX_MESSAGES_PER_FILE = 10_000
+
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -307,6 +322,16 @@ def _expand(
         return [base]
     if not series:
         issues.append(Issue(file, (*path, "series"), "empty series", "list at least one value"))
+        return []
+    if len(series) > MAX_SERIES_VALUES:
+        issues.append(
+            Issue(
+                file,
+                (*path, "series"),
+                f"{len(series)} series values, more than {MAX_SERIES_VALUES}",
+                "split the series into several message blocks",
+            )
+        )
         return []
     out: list[Message] = []
     for number, value in enumerate(series):

@@ -51,7 +51,7 @@ def check_trigger(
     return api_trigger, issues, _window_checks(api_trigger, raw, settings, now, issues)
 
 
-_TIME_RE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})$")
+_TIME_RE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})\Z")
 
 
 def parse_wall(text: str) -> datetime:

@@ -17,7 +17,7 @@ from reconciler.spec import Message, parse_template
 from reconciler.spec_diagnostics import Issue
 from reconciler.yamlsrc import Locator, YamlProblem, load
 
-TEMPLATE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # [ours] no dots, no slashes
+TEMPLATE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")  # [ours] no dots, no slashes
 # Copy fields a template may set, by path in the file; the key in `copy` is the dotted path.
 FIELDS: tuple[tuple[str, ...], ...] = (
     ("title",),

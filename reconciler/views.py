@@ -222,9 +222,11 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]#~|])")
 
 
 def _md(text: str) -> str:
-    """Copy from templates shown literally in a table cell: no markup, no HTML, one line."""
+    """Copy from templates shown literally in a table cell: no markup, no HTML, one line, and
+    no @mention (a word joiner after @), so copy in a PR comment never pings anyone."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("\r", "").replace("\n", "<br>")
+    text = _MD_SPECIAL.sub(r"\\\1", text).replace("@", "@\u2060")
+    return text.replace("\r", "").replace("\n", "<br>")
 
 
 def _fence(lines: Sequence[str], lang: str) -> str:

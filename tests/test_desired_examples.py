@@ -165,7 +165,7 @@ def test_links_out_of_the_tree_are_refused(tmp_path: Path) -> None:
     (tmp_path / "templates" / "t" / "en.yaml").symlink_to(secret)
     sources = read_sources(tmp_path)
     assert "templates/t/en.yaml" not in sources.templates
-    assert [i.message for i in sources.issues] == ["links outside its folder"]
+    assert [i.message for i in sources.issues] == ["links outside the project"]
 
 
 def test_no_specs_is_an_empty_desired_state(tmp_path: Path) -> None:
