@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from reconciler.canonical import digest
 from reconciler.client import EngageLabClient
 from reconciler.engagelab import MIN_LEAD
-from reconciler.errors import ApiError, BlockedError, ExitCode, UnsafePlanError
+from reconciler.errors import ApiError, BlockedError, ExitCode, ReconcileError, UnsafePlanError
 from reconciler.plan import Action, Change, Plan
 from reconciler.recorder import Recorder
 from reconciler.resources import TriggerKind
@@ -62,6 +62,7 @@ class Outcome:
     status: Status
     detail: str = ""
     exhausted: bool = False  # failed because retries ran out
+    retry_helps: bool = True  # False: a rerun fails the same way until a person acts
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +78,17 @@ class ApplyReport:
         bad = [o for o in self.outcomes if o.status not in DONE]
         if not bad:
             return ExitCode.OK
+        if any(not o.retry_helps for o in bad):
+            return ExitCode.ERROR  # credentials, a refused body, a name conflict: act first
         if all(o.exhausted or o.status is Status.NOT_ATTEMPTED for o in bad) and any(
             o.exhausted for o in bad
         ):
             return ExitCode.RETRIES_EXHAUSTED
         return ExitCode.PARTIAL_APPLY
+
+    @property
+    def rerun_helps(self) -> bool:
+        return all(o.retry_helps for o in self.outcomes if o.status not in DONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +135,11 @@ def too_late(change: Change, now: datetime, zone: ZoneInfo) -> str | None:
         and win.first is not None
         and win.first < now + MIN_LEAD
     ):
+        if win.first <= now:
+            return (
+                f"began firing on {format_utc(win.first)} in the earliest time zones: sent now "
+                "it would arrive at the wrong local time there; move its time and plan again"
+            )
         return (
             f"starts firing on {format_utc(win.first)}, less than {lead} minutes from "
             "now; move its time and plan again"
@@ -207,24 +219,23 @@ class Applier:
         return ApplyReport(tuple(self._outcomes), self._client.calls_made - calls_before)
 
     async def _load_remote(self) -> None:
-        """List every remote schedule until two passes agree (pages shift under deletes)."""
+        """List every remote schedule until two passes agree (pages shift under deletes).
+
+        Runs before any write; if no reliable listing can be had, the apply stops here with
+        nothing sent (a create could otherwise duplicate a live name).
+        """
         previous: dict[str, dict[str, Any]] | None = None
         for _ in range(LISTING_ATTEMPTS):
-            try:
-                listing = {
-                    str(s.get("schedule_id")): s for s in await self._client.list_schedules()
-                }
-            except ApiError as error:
-                self._listing_problem = f"could not list the remote schedules: {error}"
-                return
+            listing = {str(s.get("schedule_id")): s for s in await self._client.list_schedules()}
             if previous is not None and listing.keys() == previous.keys():
                 self._remote = {}
                 for item in listing.values():
                     self._remote.setdefault(str(item.get("name")), []).append(item)
                 return
             previous = listing
-        self._listing_problem = (
-            "the remote schedule list kept changing while it was read (another tool is writing)"
+        raise ReconcileError(
+            "the remote schedule list kept changing while it was read (another tool is "
+            "writing to this AppKey); nothing was sent. Apply again when it is quiet"
         )
 
     # --- plumbing -------------------------------------------------------------------------
@@ -238,7 +249,7 @@ class Applier:
         async def one(change: Change) -> None:
             async with semaphore:
                 if self._stop_reason is not None:
-                    self._note(change, Status.NOT_ATTEMPTED, self._stop_reason)
+                    self._note(change, Status.NOT_ATTEMPTED, self._stop_reason, retry_helps=False)
                     return
                 try:
                     await handler(change)
@@ -272,11 +283,18 @@ class Applier:
                 if error.method == "POST" and change.kind == "schedule"
                 else "the next apply checks it again"
             )
-            self._note(change, Status.UNKNOWN, f"{error}. The outcome is unknown; {then}")
+            self._note(change, Status.UNKNOWN, f"{error}; {then}")
         else:
-            self._note(change, Status.FAILED, str(error), exhausted=error.exhausted)
+            helps = error.retryable or error.exhausted
+            self._note(
+                change, Status.FAILED, str(error), exhausted=error.exhausted, retry_helps=helps
+            )
         if error.status in _FATAL_STATUS or error.code in _FATAL_CODES:
-            self._stop_reason = f"stopped after an authorization failure: {error}"
+            self._stop_reason = (
+                f"stopped after an authorization failure ({error}); check the credentials "
+                "(ENGAGELAB_APP_KEY / ENGAGELAB_MASTER_SECRET, or the variables the environment "
+                "names) and the base URL"
+            )
 
     # --- push plans ------------------------------------------------------------------------
     async def _plan_change(self, change: Change) -> None:
@@ -353,6 +371,7 @@ class Applier:
                 f"tool use the name?). Adopt it with `reconcile import {change.address} <id>` "
                 "or `reconcile import --match-names`, or delete it in the console. Nothing was "
                 "created",
+                retry_helps=False,
             )
             return
         await self._create(change)
@@ -400,6 +419,7 @@ class Applier:
                 Status.FAILED,
                 f"{len(found)} live schedules are named {_name(change)} on EngageLab ({ids}); "
                 "delete the extra ones in the console, then apply again. Nothing was created",
+                retry_helps=False,
             )
             return
         if found:

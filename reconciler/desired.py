@@ -14,7 +14,7 @@ from pathlib import Path
 
 from reconciler import engagelab as api
 from reconciler.canonical import digest, digest_bytes
-from reconciler.errors import Problem, SpecError
+from reconciler.errors import ConfigError, Problem, SpecError
 from reconciler.resources import DesiredPlan, DesiredSchedule, DesiredState, SourceRef
 from reconciler.settings import Settings
 from reconciler.spec import Message, SpecFile, parse_file
@@ -42,6 +42,12 @@ class Sources:
 
 
 def load_desired(root: Path, settings: Settings, now: datetime) -> DesiredState:
+    if not (root / SPECS_DIR).is_dir():
+        # An empty plan from the wrong folder would read as "no changes" and keep CI green.
+        raise ConfigError(
+            f"{root / SPECS_DIR} is not a folder: run reconcile in a campaign repository, pass "
+            "--root, or create one with `reconcile init`"
+        )
     sources = read_sources(root)
     # The build allocates a large tree of acyclic objects; the cycle collector would rescan it
     # over and over (a third of the time for 10,000 schedules) and can find nothing to free.

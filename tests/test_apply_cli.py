@@ -334,7 +334,7 @@ def test_a_lost_state_never_sends_a_live_name_again(env: EmulatorHandle, tmp_pat
     for leftover in (tmp_path / "state").iterdir():
         leftover.unlink()  # a lost or rolled-back state file
     mark = len(env.calls())
-    assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY
+    assert apply(env, tmp_path) == ExitCode.ERROR  # a person must act: import or delete
     assert [m for m, p in writes(env, mark) if p == "/v4/schedules"] == []
     assert env.names() == {"msg_00": 1, "msg_01": 1}
     assert (
@@ -359,15 +359,21 @@ def test_a_rename_deletes_the_old_name_before_creating_the_new(
 def test_a_rename_whose_old_copy_cannot_be_deleted_creates_nothing(
     env: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from reconciler.client import EngageLabClient
+    from reconciler.errors import ApiError
+
     write_project(tmp_path, 1)
     assert apply(env, tmp_path) == ExitCode.OK
     spec = tmp_path / "specs" / "camp.yaml"
     spec.write_text(spec.read_text().replace("name: msg_", "name: promo_"), encoding="utf-8")
-    # Auth breaks between the two runs: the DELETE is refused, a non-retryable answer.
-    monkeypatch.setenv("ENGAGELAB_MASTER_SECRET", "rotated-elsewhere")
+
+    async def refused(self: EngageLabClient, schedule_id: str) -> None:
+        raise ApiError("DELETE", f"/v4/schedules/{schedule_id}", "refused", status=400, code=8100)
+
+    monkeypatch.setattr(EngageLabClient, "delete_schedule", refused)
     mark = len(env.calls())
-    assert apply(env, tmp_path) != ExitCode.OK
-    assert [m for m, _ in writes(env, mark)] == ["DELETE"]
+    assert apply(env, tmp_path) == ExitCode.ERROR
+    assert writes(env, mark) == []  # the old copy stays, and the new name is never created
     assert env.names() == {"msg_00": 1}
 
 
@@ -457,3 +463,52 @@ def test_an_edited_saved_plan_is_refused_before_any_call(
     plan_file.write_text(json.dumps(saved), encoding="utf-8")
     assert apply(env, tmp_path, str(plan_file)) == ExitCode.STALE_PLAN
     assert env.calls() == []
+
+
+def test_no_write_at_all_when_the_safety_listing_fails(env: EmulatorHandle, tmp_path: Path) -> None:
+    write_project(tmp_path, 1)
+    env.set_faults(script=[{"method": "GET", "path": "/v4/schedules", "kind": "503"}] * 8)
+    assert apply(env, tmp_path) == ExitCode.RETRIES_EXHAUSTED
+    assert writes(env) == []  # not even the push plan, which could never be deleted
+    assert not (tmp_path / "state" / "default.json").exists()
+
+
+def test_wrong_credentials_exit_1_and_say_what_to_check(
+    env: EmulatorHandle,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_project(tmp_path, 1)
+    monkeypatch.setenv("ENGAGELAB_MASTER_SECRET", "wrong-secret-value")
+    assert apply(env, tmp_path) == ExitCode.ERROR
+    err = capsys.readouterr().err
+    assert "21004" in err and "wrong-secret-value" not in err
+    assert writes(env) == []
+
+
+def test_plan_detailed_exitcode_flags_a_plan_apply_would_refuse(tmp_path: Path) -> None:
+    write_project(tmp_path, 1)
+    argv = ["plan", "--root", str(tmp_path), "--detailed-exitcode"]
+    assert main([*argv, "--now", NOW]) == ExitCode.CHANGES
+    # 2025-12-10 09:00 first fires at 2025-12-09 19:00 UTC: one minute before, it is blocked.
+    assert main([*argv, "--now", "2025-12-09T18:59:00+00:00"]) == ExitCode.BLOCKED
+
+
+def test_output_to_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    write_project(tmp_path, 30)
+    code = "from reconciler.cli.main import entry; entry()"
+    argv = ["render", "--root", str(tmp_path), "--now", NOW, "--format", "json"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(10)
+    proc.stdout.close()  # like `| head -c 10`
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=30) == 0, err
+    assert "internal error" not in err

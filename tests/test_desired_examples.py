@@ -15,7 +15,7 @@ from reconciler import engagelab as api
 from reconciler.canonical import digest
 from reconciler.cli.main import main
 from reconciler.desired import load_desired, read_sources
-from reconciler.errors import SpecError
+from reconciler.errors import ConfigError, SpecError
 from reconciler.settings import Settings
 from tests.conftest import Golden
 
@@ -168,7 +168,10 @@ def test_links_out_of_the_tree_are_refused(tmp_path: Path) -> None:
     assert [i.message for i in sources.issues] == ["links outside the project"]
 
 
-def test_no_specs_is_an_empty_desired_state(tmp_path: Path) -> None:
+def test_no_specs_folder_is_an_error_not_an_empty_project(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is not a folder"):
+        load_desired(tmp_path, _settings(), CAMPAIGNS["promo_year_end_2025"])
+    (tmp_path / "specs").mkdir()
     desired = load_desired(tmp_path, _settings(), CAMPAIGNS["promo_year_end_2025"])
     assert not desired.plans and not desired.schedules
 

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -121,7 +122,10 @@ def run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 common.out(to_text(plan, color=common.color_enabled()))
         if not plan.has_changes:
-            common.out("No changes. EngageLab already matches the specs; no call was made.")
+            common.out(
+                "No changes: the specs match what was last applied; no call was made. "
+                "(`reconcile plan --refresh` reads EngageLab for changes made elsewhere.)"
+            )
             return int(ExitCode.OK)
         preflight(plan, now, options)
         if args.plan_file is None and not args.auto_approve:
@@ -129,10 +133,20 @@ def run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         clock = _clock(now if pinned else None)
         recorder = Recorder(state, store.append)
+        seen: list[Outcome] = []
         try:
-            report = asyncio.run(_apply(plan, recorder, config, clock, options, args.quiet))
+            report = asyncio.run(
+                _apply(plan, recorder, config, clock, options, args.quiet, seen.append)
+            )
+        except KeyboardInterrupt:
+            _print_report(ApplyReport(tuple(seen), 0), time.monotonic() - started)
+            common.err(
+                "Interrupted. State is recorded for everything above; run `reconcile apply` "
+                "again to finish: creates that were in flight are looked up by name first."
+            )
+            return int(ExitCode.INTERRUPTED)
         finally:
-            if recorder.healthy:
+            if recorder.healthy and recorder.state.serial != state.serial:
                 store.write(recorder.state)
     _print_report(report, time.monotonic() - started)
     return int(report.exit_code)
@@ -152,9 +166,16 @@ async def _apply(
     clock: common.Clock,
     options: ApplyOptions,
     quiet: bool,
+    sink: Callable[[Outcome], None],
 ) -> ApplyReport:
     expected = sum(1 for c in plan.changes if c.action in CALLING)
     progress = _Progress(expected) if not quiet and expected > PROGRESS_MIN_CALLS else None
+
+    def on_outcome(outcome: Outcome) -> None:
+        sink(outcome)
+        if progress is not None:
+            progress.tick(outcome)
+
     async with EngageLabClient(config) as client:
         applier = Applier(
             plan,
@@ -162,7 +183,7 @@ async def _apply(
             client,
             clock=clock,
             options=options,
-            on_outcome=progress.tick if progress else None,
+            on_outcome=on_outcome,
         )
         try:
             return await applier.run()
@@ -230,8 +251,13 @@ def _print_report(report: ApplyReport, seconds: float) -> None:
     common.out(
         f"{verdict}: {summary or 'nothing to do'}. {report.calls} API calls in {seconds:.1f}s."
     )
-    if bad:
+    if bad and report.rerun_helps:
         common.err(
             "State is recorded for everything applied. Run `reconcile apply` again to finish: "
             "a create whose outcome is unknown is looked up by name first, never sent twice."
+        )
+    elif bad:
+        common.err(
+            "State is recorded for everything applied. Fix the failures above first (a rerun "
+            "alone would fail the same way), then run `reconcile apply` again."
         )

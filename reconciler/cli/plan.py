@@ -136,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         common.err(
             f"Saved this plan to {args.out}; apply exactly it with: reconcile apply {args.out}"
         )
+    if args.detailed_exitcode and plan.blockers:
+        return int(ExitCode.BLOCKED)  # apply would refuse it: a PR check must not stay green
     if args.detailed_exitcode and (plan.has_changes or plan.has_drift):
         return int(ExitCode.CHANGES)
     return int(ExitCode.OK)

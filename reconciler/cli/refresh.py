@@ -99,7 +99,9 @@ def refresh_only(args: argparse.Namespace, command: str) -> int:
         if drift:
             common.out("\n".join(["Drift (recorded -> EngageLab):", *drift_lines(drift)]))
         if not events:
-            common.out("The state already matches EngageLab: nothing to record, no call made.")
+            common.out(
+                "The state already matches EngageLab: nothing to record (EngageLab was only read)."
+            )
             return int(ExitCode.OK)
         if not args.auto_approve:
             _confirm(len(events), store)
