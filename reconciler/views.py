@@ -135,10 +135,10 @@ def _diff_lines(change: Change) -> list[str]:
             f"+ {path} = {_value(v)}"
             for path, v in sorted(_leaves(change.after), key=lambda leaf: leaf[0])
         ]
-    return [_diff_line(d) for d in change.diffs]
+    return [diff_line(d) for d in change.diffs]
 
 
-def _diff_line(d: FieldDiff) -> str:
+def diff_line(d: FieldDiff) -> str:
     if d.op is DiffOp.CHANGED:
         return f"~ {d.path}: {_value(d.before)} -> {_value(d.after)}"
     if d.op is DiffOp.ADDED:
@@ -170,7 +170,7 @@ def _drift_text(plan: Plan) -> list[str]:
     out = [f"Drift (EngageLab read {format_utc(plan.refreshed_at)}):"] if plan.refreshed_at else []
     for item in plan.drift:
         out.append(f"  ~ {item.address}: {item.kind.value}: {item.detail}")
-        out += [f"      {_diff_line(d)}" for d in item.diffs]
+        out += [f"      {diff_line(d)}" for d in item.diffs]
     return [*out, ""]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Iterable
 from datetime import datetime
@@ -16,7 +15,6 @@ from datetime import datetime
 from reconciler.cli import common
 from reconciler.client import ClientConfig, EngageLabClient
 from reconciler.desired import load_desired
-from reconciler.diff import DiffOp, FieldDiff
 from reconciler.drift import DriftItem, RemoteSnapshot, accept_events, detect_drift
 from reconciler.errors import ConfigError, ExitCode
 from reconciler.remote import read_remote
@@ -24,6 +22,7 @@ from reconciler.resources import DesiredState
 from reconciler.settings import Settings
 from reconciler.state import State
 from reconciler.store import StateStore
+from reconciler.views import diff_line
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,24 +63,12 @@ def read_drift(
     return detect_drift(state, snapshot, owned(desired), now, settings)
 
 
-def _value(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _diff_line(d: FieldDiff) -> str:
-    if d.op is DiffOp.CHANGED:
-        return f"~ {d.path}: {_value(d.before)} -> {_value(d.after)}"
-    if d.op is DiffOp.ADDED:
-        return f"+ {d.path} = {_value(d.after)}"
-    return f"- {d.path} = {_value(d.before)}"
-
-
 def drift_lines(items: Iterable[DriftItem]) -> list[str]:
     """Recorded -> remote, for people: the diffs read from the state's body to EngageLab's."""
     out: list[str] = []
     for item in items:
         out.append(f"  ~ {item.address}: {item.kind.value}: {item.detail}")
-        out += [f"      {_diff_line(d)}" for d in item.diffs]
+        out += [f"      {diff_line(d)}" for d in item.diffs]
     return out
 
 

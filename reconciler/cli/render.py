@@ -14,10 +14,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from reconciler.cli.common import err, out, project_parent, resolve_now, resolve_settings
-from reconciler.cli.validate import report
-from reconciler.desired import load_desired
-from reconciler.errors import ConfigError, ExitCode, SpecError
+from reconciler.cli.common import out, project_parent
+from reconciler.cli.validate import load_or_report
+from reconciler.errors import ConfigError, ExitCode
 from reconciler.resources import DesiredSchedule, DesiredState
 from reconciler.settings import Settings
 from reconciler.timing import describe_firing, firings, format_utc
@@ -47,14 +46,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = resolve_settings(args)
-    now = resolve_now(args)
-    try:
-        desired = load_desired(args.root, settings, now)
-    except SpecError as error:
-        return report(error)
-    for warning in desired.warnings:
-        err(str(warning))
+    loaded = load_or_report(args)
+    if loaded is None:
+        return int(ExitCode.ERROR)
+    desired, settings, now = loaded
     schedules = select(desired, args.name)
     lang: str | None = args.lang
     if lang is not None and not any(lang in s.copy for s in schedules):

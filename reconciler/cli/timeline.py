@@ -11,10 +11,9 @@ import fnmatch
 
 from reconciler import timeline
 from reconciler.checks import run_checks
-from reconciler.cli.common import err, out, project_parent, resolve_now, resolve_settings
-from reconciler.cli.validate import report
-from reconciler.desired import load_desired
-from reconciler.errors import ConfigError, ExitCode, SpecError
+from reconciler.cli.common import err, out, project_parent
+from reconciler.cli.validate import load_or_report
+from reconciler.errors import ConfigError, ExitCode
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,14 +36,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = resolve_settings(args)
-    now = resolve_now(args)
-    try:
-        desired = load_desired(args.root, settings, now)
-    except SpecError as error:
-        return report(error)
-    for warning in desired.warnings:
-        err(str(warning))
+    loaded = load_or_report(args)
+    if loaded is None:
+        return int(ExitCode.ERROR)
+    desired, settings, now = loaded
     campaigns = sorted(desired.plans)
     if args.name is not None:
         campaigns = [p for p in campaigns if fnmatch.fnmatchcase(p, args.name)]

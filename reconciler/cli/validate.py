@@ -45,6 +45,24 @@ def _send_time_checks(
     return [], False
 
 
+Loaded = tuple[DesiredState, Settings, datetime]
+
+
+def load_or_report(args: argparse.Namespace) -> Loaded | None:
+    """The project's desired state, settings and clock, its warnings printed; or None once
+    every problem has been printed (the caller exits 1)."""
+    settings = resolve_settings(args)
+    now = resolve_now(args)
+    try:
+        desired = load_desired(args.root, settings, now)
+    except SpecError as error:
+        report(error)
+        return None
+    for warning in desired.warnings:
+        err(str(warning))
+    return desired, settings, now
+
+
 def report(error: SpecError) -> int:
     """Print every problem (errors and warnings, sorted) and a count; the exit code to use."""
     for problem in error.problems:
@@ -55,14 +73,10 @@ def report(error: SpecError) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = resolve_settings(args)
-    now = resolve_now(args)
-    try:
-        desired = load_desired(args.root, settings, now)
-    except SpecError as error:
-        return report(error)
-    for warning in desired.warnings:
-        err(str(warning))
+    loaded = load_or_report(args)
+    if loaded is None:
+        return int(ExitCode.ERROR)
+    desired, settings, now = loaded
     results, complete = _send_time_checks(desired, settings, now)
     for result in results:
         err(f"{result.level}: {result}")
