@@ -427,8 +427,15 @@ class EngageLabClient:
         try:
             response = await self._http.request(method, path, json=body, params=params)
         except httpx.RequestError as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if isinstance(exc, _NOT_SENT):
+                # The base URL carries no credentials (check_base_url), so it may be named.
+                detail = (
+                    f"cannot reach {self._config.base_url} ({detail}); check the base URL or "
+                    "data center, and for the local emulator that `reconcile emulator` is running"
+                )
             return _Failure(
-                message=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                message=detail,
                 transport=True,
                 sent=not isinstance(exc, _NOT_SENT + _LOCAL_BUGS),
                 usable=not isinstance(exc, _LOCAL_BUGS),

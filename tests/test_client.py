@@ -465,3 +465,25 @@ def test_many_calls_are_in_flight_at_once() -> None:
 
     asyncio.run(main())
     assert peak == 40
+
+
+def test_an_unreachable_base_url_is_named_with_what_to_check() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("All connection attempts failed", request=request)
+
+    async def scenario() -> ApiError:
+        client = EngageLabClient(
+            config(max_attempts=1, base_url="http://127.0.0.1:9"),
+            transport=httpx.MockTransport(refuse),
+        )
+        try:
+            await client.list_schedules()
+        except ApiError as error:
+            return error
+        finally:
+            await client.aclose()
+        raise AssertionError("no error")
+
+    error = asyncio.run(scenario())
+    assert "cannot reach http://127.0.0.1:9" in str(error)
+    assert "reconcile emulator" in str(error)
