@@ -71,4 +71,4 @@ def test_validate_fails_on_a_check_raised_to_error(
     assert main(argv) == 0  # 23:30 local is in quiet hours, but only a warning
     spec.write_text(SPEC % "checks: {quiet_hours: error}", encoding="utf-8")
     assert main(argv) == 1
-    assert "error: quiet_hours: schedule.late" in capsys.readouterr().err
+    assert "specs/demo.yaml:5:5: error: quiet_hours: schedule.late" in capsys.readouterr().err

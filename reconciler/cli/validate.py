@@ -79,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
     desired, settings, now = loaded
     results, complete = _send_time_checks(desired, settings, now)
     for result in results:
-        err(f"{result.level}: {result}")
+        source = desired.schedules.get(result.address.removeprefix("schedule."))
+        where = f"{source.source}: " if source is not None else ""
+        err(f"{where}{result.level}: {result}")
     failed = [r for r in results if r.level == "error"]
     if not complete:
         err(
