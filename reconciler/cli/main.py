@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Campaign-as-code for EngageLab push: validate, render, plan and apply.",
     )
     parser.add_argument("--version", action="version", version=f"reconcile {__version__}")
+    # Also accepted before the command (`reconcile --debug plan`); commands take it after too.
+    parser.add_argument("--debug", dest="debug_before", action="store_true", help="tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module_name = f"reconciler.cli.{name}"
@@ -59,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return int(ExitCode.ERROR)
-    debug = bool(getattr(args, "debug", False))
+    debug = bool(getattr(args, "debug", False) or getattr(args, "debug_before", False))
     try:
         return int(func(args))
     except ReconcileError as error:
