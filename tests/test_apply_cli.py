@@ -512,3 +512,18 @@ def test_output_to_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
     proc.stderr.close()
     assert proc.wait(timeout=30) == 0, err
     assert "internal error" not in err
+
+
+def test_two_concurrent_applies_one_is_refused_and_nothing_is_corrupted(
+    slow_writes: EmulatorHandle, tmp_path: Path
+) -> None:
+    emu = slow_writes
+    write_project(tmp_path, 12)
+    first = _spawn_apply(emu, tmp_path)
+    deadline = time.monotonic() + 30
+    while len(emu.calls()) < 2 and time.monotonic() < deadline:  # the first holds the lock
+        time.sleep(0.005)
+    assert apply(emu, tmp_path) == ExitCode.LOCKED
+    assert first.wait(timeout=60) == ExitCode.OK
+    emu.set_faults()
+    assert_converged(emu, tmp_path, {f"msg_{i:02d}" for i in range(12)})
