@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -225,9 +225,17 @@ def _check(key: str, value: Any) -> str | None:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return f"{value!r} is not an http(s) URL with a host"
     if key.endswith("_env") and not _VARIABLE_RE.match(value):
-        return f"{value!r} is not an environment variable name (it names one; no values here)"
+        # Not echoed: what was pasted here instead of a variable name may be the secret itself.
+        return (
+            "is not an environment variable name (the value is not shown, in case it is a "
+            "secret); name the variable, e.g. PRODUCTION_ENGAGELAB_MASTER_SECRET"
+        )
     if key == "state" and not value.endswith(".json"):
         return f"{value!r}: a state file name ends in .json"
+    if key == "state" and (
+        PurePosixPath(value).is_absolute() or ".." in PurePosixPath(value).parts
+    ):
+        return f"{value!r}: the state file must be a path inside the project, e.g. state/prod.json"
     if key == "site_time_zone":
         try:
             ZoneInfo(value)

@@ -106,8 +106,9 @@ base_url = "https://x.example.com"
         "time zone; use e.g. Europe/Paris",
         "reconcile.toml:8: environments.staging.quiet_hours: use quiet_hours = "
         '{ start = "21:00", end = "08:00" } (local HH:MM)',
-        "reconcile.toml:9: environments.staging.app_key_env: 'MY KEY' is not an environment "
-        "variable name (it names one; no values here)",
+        "reconcile.toml:9: environments.staging.app_key_env: is not an environment variable "
+        "name (the value is not shown, in case it is a secret); name the variable, e.g. "
+        "PRODUCTION_ENGAGELAB_MASTER_SECRET",
         "reconcile.toml:13: environments.both.base_url: give either data_center or base_url, "
         "not both",
     ]
@@ -207,3 +208,17 @@ def test_connection_flags_replace_the_environment_target(
 def test_env_is_offered_once_by_commands_using_both_parents() -> None:
     help_text = parser().format_help()
     assert help_text.count("--env NAME") == 2  # usage line and one option entry
+
+
+@pytest.mark.parametrize("state", ["/etc/evil.json", "../outside.json", "state/../../x.json"])
+def test_a_state_file_outside_the_project_is_refused(state: str) -> None:
+    text = f'[environments.prod]\ndata_center = "sgp"\nstate = "{state}"\n'
+    with pytest.raises(ConfigError, match="inside the project"):
+        parse_config(text, "reconcile.toml")
+
+
+def test_a_pasted_secret_is_never_echoed() -> None:
+    text = '[environments.prod]\ndata_center = "sgp"\nmaster_secret_env = "s3cr3t value!"\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "reconcile.toml")
+    assert "s3cr3t" not in str(caught.value)
