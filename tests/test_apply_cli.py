@@ -527,3 +527,81 @@ def test_two_concurrent_applies_one_is_refused_and_nothing_is_corrupted(
     assert first.wait(timeout=60) == ExitCode.OK
     emu.set_faults()
     assert_converged(emu, tmp_path, {f"msg_{i:02d}" for i in range(12)})
+
+
+# --- a saved plan file is evidence, not instructions: apply runs its own rebuild -----------
+
+
+def _plan_file(root: Path, now: str = NOW) -> tuple[Path, dict[str, object]]:
+    import json
+
+    plan_file = root / "p.json"
+    assert main(["plan", "--root", str(root), "--now", now, "--out", str(plan_file)]) == 0
+    return plan_file, json.loads(plan_file.read_text(encoding="utf-8"))
+
+
+def _save(plan_file: Path, data: dict[str, object]) -> None:
+    import json
+
+    plan_file.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_a_forged_unsafe_flag_does_not_allow_a_mass_delete(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    write_project(tmp_path, 14)
+    assert apply(env, tmp_path) == ExitCode.OK
+    write_project(tmp_path, 1)
+    plan_file, data = _plan_file(tmp_path)
+    data["unsafe"], data["unsafe_reason"] = False, None
+    _save(plan_file, data)
+    mark = len(env.calls())
+    assert apply(env, tmp_path, str(plan_file)) == ExitCode.UNSAFE_PLAN
+    assert writes(env, mark) == []
+
+
+def test_forged_blockers_and_windows_do_not_open_the_send_gate(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    write_project(tmp_path, 1, trigger=SINGLE)
+    late = "2025-12-09T19:30:00+00:00"  # 09:00 on 2025-12-10 has begun in UTC+14
+    env.set_now(datetime.fromisoformat(late))
+    plan_file, data = _plan_file(tmp_path, late)
+    assert data["blockers"]
+    data["blockers"], data["expires_at"] = [], None
+    for change in data["changes"]:  # type: ignore[attr-defined]
+        if change["window"]:
+            change["window"]["first"] = "2026-01-01T00:00:00Z"
+    _save(plan_file, data)
+    assert apply(env, tmp_path, str(plan_file), now=late) == ExitCode.BLOCKED
+    assert writes(env) == []
+
+
+def test_forged_drift_cannot_delete_a_schedule_of_another_team(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    from tests.plugins.emulator import sample_schedule
+
+    write_project(tmp_path, 1)
+    assert apply(env, tmp_path) == ExitCode.OK
+    foreign = env.request("POST", "/v4/schedules", sample_schedule("other_team")).json()
+    write_project(tmp_path, 2)
+    plan_file, data = _plan_file(tmp_path)
+    data["refreshed_at"] = data["created_at"]
+    data["drift"] = [
+        {
+            "address": "schedule.msg_01",
+            "kind": "created remotely",
+            "detail": "",
+            "schedule_id": foreign["schedule_id"],
+            "remote": sample_schedule("msg_01"),
+            "plan_id": "camp",
+        }
+    ]
+    for change in data["changes"]:  # type: ignore[attr-defined]
+        if change["address"] == "schedule.msg_01":
+            change["action"], change["schedule_id"] = "replace", foreign["schedule_id"]
+    _save(plan_file, data)
+    mark = len(env.calls())
+    assert apply(env, tmp_path, str(plan_file)) == ExitCode.STALE_PLAN
+    assert writes(env, mark) == [] and "other_team" in env.names()

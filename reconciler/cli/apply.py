@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -24,15 +23,20 @@ from reconciler.apply import (
     Status,
     preflight,
 )
+from reconciler.canonical import digest
 from reconciler.cli import common
-from reconciler.cli.refresh import refresh_only
+from reconciler.cli.refresh import read_drift, refresh_only
 from reconciler.client import ClientConfig, EngageLabClient
 from reconciler.desired import load_desired
-from reconciler.errors import ConfigError, ExitCode
+from reconciler.drift import DriftItem
+from reconciler.errors import ConfigError, ExitCode, StalePlanError
 from reconciler.plan import CALLING, Plan, build_plan
 from reconciler.recorder import Recorder
 from reconciler.refresh import make_plan
+from reconciler.resources import DesiredState
 from reconciler.savedplan import check_fresh, check_reproducible, load_plan
+from reconciler.settings import Settings
+from reconciler.state import State
 from reconciler.store import StateStore
 from reconciler.views import to_text
 
@@ -98,25 +102,7 @@ def run(args: argparse.Namespace) -> int:
             common.err(f"note: {notice}")
         desired = load_desired(args.root, settings, now)
         if args.plan_file is not None:
-            plan = load_plan(args.plan_file)
-            check_fresh(plan, state, desired.inputs_digest, now)
-            # Made again from the same inputs at the plan's own time, it must come out the same:
-            # this is what makes "apply what was reviewed" hold even for an edited plan file.
-            planned_with = dataclasses.replace(
-                settings,
-                schedule_quota=plan.settings.schedule_quota,
-                plan_quota=plan.settings.plan_quota,
-                site_time_zone=plan.settings.site_time_zone,
-            )
-            rebuilt = make_plan(
-                desired,  # bodies do not depend on the clock; only warnings do
-                state,
-                plan.created_at,
-                planned_with,
-                targets=plan.targets or None,
-                drift=plan.drift if plan.refreshed_at is not None else None,
-            )
-            check_reproducible(plan, rebuilt)
+            plan = _reviewed_plan(args, state, desired, settings, now)
         else:
             plan = build_plan(desired, state, now, settings, targets=args.target)
             if not args.quiet:
@@ -150,6 +136,51 @@ def run(args: argparse.Namespace) -> int:
                 store.write(recorder.state)
     _print_report(report, time.monotonic() - started)
     return int(report.exit_code)
+
+
+def _reviewed_plan(
+    args: argparse.Namespace,
+    state: State,
+    desired: DesiredState,
+    settings: Settings,
+    now: datetime,
+) -> Plan:
+    """The plan to apply for PLAN_FILE: made again here, from the same specs, state, settings and
+    EngageLab, at the plan's own time. The file only proves what was reviewed; nothing in it
+    (blockers, windows, drift, bodies) is trusted, so an edited file cannot change what runs."""
+    saved = load_plan(args.plan_file)
+    check_fresh(saved, state, desired.inputs_digest, now)
+    drift = None
+    if saved.refreshed_at is not None:
+        drift = read_drift(args, state, desired, saved.created_at, settings)
+        if _drift_key(drift) != _drift_key(saved.drift):
+            raise StalePlanError(
+                "EngageLab changed since this plan was made with --refresh (its drift is not "
+                "the same any more); run `reconcile plan --refresh` again and review it"
+            )
+    rebuilt = make_plan(
+        desired,  # bodies do not depend on the clock; only warnings do
+        state,
+        saved.created_at,
+        settings,
+        targets=saved.targets or None,
+        drift=drift,
+    )
+    if rebuilt.settings != saved.settings:
+        raise StalePlanError(
+            f"the saved plan was made with other settings ({saved.settings}) than this "
+            f"environment's ({rebuilt.settings}); plan again with the same --env and options"
+        )
+    check_reproducible(saved, rebuilt)
+    check_fresh(rebuilt, state, desired.inputs_digest, now)  # expiry, from our own windows
+    return rebuilt
+
+
+def _drift_key(drift: tuple[DriftItem, ...]) -> list[tuple[object, ...]]:
+    return [
+        (d.address, d.kind.value, d.schedule_id, None if d.remote is None else digest(d.remote))
+        for d in drift
+    ]
 
 
 def _clock(pinned: datetime | None) -> common.Clock:
