@@ -215,10 +215,17 @@ class Applier:
         for change in blocked:
             self._note(change, Status.NOT_ATTEMPTED, f"plan.{change.plan_id} was not applied")
         await self._run_all([c for c in writes if c not in blocked], self._schedule_write)
+        created = [
+            o.address
+            for o in list(self._outcomes)
+            if o.action in (Action.CREATE, Action.REPLACE) and o.status in DONE
+        ]
+        if created:
+            await self._verify_unique(created)
         await self._run_all(list(deletes.values()), self._delete)
         return ApplyReport(tuple(self._outcomes), self._client.calls_made - calls_before)
 
-    async def _load_remote(self) -> None:
+    async def _load_remote(self, *, after_writes: bool = False) -> None:
         """List every remote schedule until two passes agree (pages shift under deletes).
 
         Runs before any write; if no reliable listing can be had, the apply stops here with
@@ -233,10 +240,51 @@ class Applier:
                     self._remote.setdefault(str(item.get("name")), []).append(item)
                 return
             previous = listing
+        done = (
+            "the writes before it are recorded; check the names just created in the console"
+            if after_writes
+            else "nothing was sent"
+        )
         raise ReconcileError(
             "the remote schedule list kept changing while it was read (another tool is "
-            "writing to this AppKey); nothing was sent. Apply again when it is quiet"
+            f"writing to this AppKey); {done}. Apply again when it is quiet"
         )
+
+    async def _verify_unique(self, addresses: list[str]) -> None:
+        """After creating, make sure no name this run created is live twice.
+
+        The pre-write listing cannot stop another machine (whose lock is not ours) creating the
+        same name at the same moment. A run that finds a second live copy deletes its own new
+        one: the other run may have finished and will not look again. If both runs find each
+        other, both delete theirs and both report it: a missed send, never a double one.
+        """
+        await self._load_remote(after_writes=True)
+        assert self._remote is not None
+        by_address = {c.address: c for c in self._plan.changes}
+        for address in addresses:
+            name = address.removeprefix("schedule.")
+            record = self._recorder.state.schedules.get(name)
+            if record is None or record.schedule_id is None:
+                continue
+            ours = record.schedule_id
+            known = {ours, *record.superseded, *self._gone}
+            others = sorted(
+                str(s.get("schedule_id"))
+                for s in self._remote.get(name, [])
+                if str(s.get("schedule_id")) not in known
+            )
+            if not others:
+                continue
+            change = by_address[address]
+            await self._delete_id(name, change.plan_id, ours)
+            self._note(
+                change,
+                Status.FAILED,
+                f"another run or tool created {name} at the same moment ({', '.join(others)}); "
+                f"this run deleted its own copy ({ours}) so that it is never sent twice. Record "
+                f"the live one here with `reconcile import {address} <id>`",
+                retry_helps=False,
+            )
 
     # --- plumbing -------------------------------------------------------------------------
     async def _run_all(

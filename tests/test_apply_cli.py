@@ -605,3 +605,29 @@ def test_forged_drift_cannot_delete_a_schedule_of_another_team(
     mark = len(env.calls())
     assert apply(env, tmp_path, str(plan_file)) == ExitCode.STALE_PLAN
     assert writes(env, mark) == [] and "other_team" in env.names()
+
+
+def test_a_second_machine_creating_the_same_name_meanwhile_never_leaves_two(
+    env: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two state files (two machines) share one AppKey: the lock cannot see the other run."""
+    import reconciler.client as client_module
+
+    mine, theirs = tmp_path / "a", tmp_path / "b"
+    write_project(mine, 1)
+    write_project(theirs, 1)
+    original = client_module.EngageLabClient.list_schedules
+    passes = 0
+
+    async def racing(self: client_module.EngageLabClient) -> list[dict[str, object]]:
+        nonlocal passes
+        passes += 1
+        listed = await original(self)
+        if passes == 2:  # the other machine applies between our safety listing and our create
+            proc = _spawn_apply(env, theirs)
+            assert proc.wait(timeout=60) == ExitCode.OK
+        return listed
+
+    monkeypatch.setattr(client_module.EngageLabClient, "list_schedules", racing)
+    assert apply(env, mine) == ExitCode.ERROR  # reported: a person must reconcile the states
+    assert env.names() == {"msg_00": 1}
