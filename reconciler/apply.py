@@ -33,7 +33,7 @@ from reconciler.state import (
     ScheduleRecord,
     ScheduleUpdated,
 )
-from reconciler.timing import fire_window, format_utc
+from reconciler.timing import format_utc, gate_start
 
 Clock = Callable[[], datetime]
 BODY_KEYS = ("name", "enabled", "trigger", "push")
@@ -128,27 +128,22 @@ def too_late(change: Change, now: datetime, zone: ZoneInfo) -> str | None:
     if change.kind != "schedule" or change.action not in writes or change.after is None:
         return None
     lead = int(MIN_LEAD.total_seconds() // 60)
-    win = change.window
-    if (
-        win is not None
-        and not win.immediate
-        and win.first is not None
-        and win.first < now + MIN_LEAD
-    ):
-        if win.first <= now:
+    first = gate_start(change.after["trigger"], zone, now)
+    if first is not None and first < now + MIN_LEAD:
+        if first <= now:
             return (
-                f"began firing on {format_utc(win.first)} in the earliest time zones: sent now "
+                f"began firing on {format_utc(first)} in the earliest time zones: sent now "
                 "it would arrive at the wrong local time there; move its time and plan again"
             )
         return (
-            f"starts firing on {format_utc(win.first)}, less than {lead} minutes from "
+            f"starts firing on {format_utc(first)}, less than {lead} minutes from "
             "now; move its time and plan again"
         )
     if change.action is not Action.CREATE and change.before is not None:
-        old = fire_window(change.before["trigger"], zone, now=now)
-        if not old.immediate and old.first is not None and old.first < now + MIN_LEAD:
+        old_first = gate_start(change.before["trigger"], zone, now)
+        if old_first is not None and old_first < now + MIN_LEAD:
             return (
-                f"the version on EngageLab starts firing on {format_utc(old.first)}, less than "
+                f"the version on EngageLab starts firing on {format_utc(old_first)}, less than "
                 f"{lead} minutes from now (or already has): changing it now would race the send"
             )
     return None

@@ -19,7 +19,7 @@ from reconciler.plan_model import CALLING, Action, Blocker, Change, Quota, Windo
 from reconciler.resources import DesiredState
 from reconciler.settings import Settings
 from reconciler.state import ScheduleRecord, State
-from reconciler.timing import FireWindow, fire_window, firings, format_utc
+from reconciler.timing import FireWindow, fire_window, firings, format_utc, gate_start
 from reconciler.zones import summarize
 
 # The delete *ratio* only means something with enough schedules: removing 1 of 3 is ordinary.
@@ -80,13 +80,13 @@ def send_gate(change: Change, now: datetime, settings: Settings) -> Blocker | st
     if change.after is None:
         return None
     if change.before is not None and change.action is not Action.CREATE:
-        old = window_for(change.before["trigger"], settings, now)
+        old_first = gate_start(change.before["trigger"], settings.site_zone, now)
         # Changing a task in the minutes before it fires races EngageLab's own send.
-        if old.first is not None and now <= old.first < now + MIN_LEAD:
+        if old_first is not None and now <= old_first < now + MIN_LEAD:
             return Blocker(
                 address=change.address,
                 reason=f"the recorded {describe_time(change.before['trigger'])} starts firing on "
-                f"{format_utc(old.first)}, less than {int(MIN_LEAD.total_seconds() // 60)} "
+                f"{format_utc(old_first)}, less than {int(MIN_LEAD.total_seconds() // 60)} "
                 "minutes from now: changing it now races the send; plan again after it",
             )
     if win.immediate:
@@ -94,19 +94,20 @@ def send_gate(change: Change, now: datetime, settings: Settings) -> Blocker | st
             f'{change.address}: backup_time "now": sends immediately to users with no '
             "activity history when applied"
         )
-    if win.first is None:
+    first = gate_start(change.after["trigger"], settings.site_zone, now)
+    if win.first is None or first is None:
         return None
     when = describe_time(change.after["trigger"])
-    if win.first < now:
+    if first < now:
         return Blocker(
             address=change.address,
-            reason=f"{when} already began on {format_utc(win.first)}{passed_where(change, now)}"
+            reason=f"{when} already began on {format_utc(first)}{passed_where(change, now)}"
             ": applied now it would fire at the wrong local time somewhere; move its time",
         )
-    if win.first < now + MIN_LEAD:
+    if first < now + MIN_LEAD:
         return Blocker(
             address=change.address,
-            reason=f"{when} starts firing on {format_utc(win.first)}, less than "
+            reason=f"{when} starts firing on {format_utc(first)}, less than "
             f"{int(MIN_LEAD.total_seconds() // 60)} minutes from now; move its time",
         )
     if win.first > now + HORIZON:

@@ -233,3 +233,25 @@ def describe_firing(fire: Firing) -> str:
         f"{format_utc(fire.first)} ({offset_of(fire, fire.first)}) .. "
         f"{format_utc(fire.last)} ({offset_of(fire, fire.last)}), device time"
     )
+
+
+def gate_start(trigger: Mapping[str, Any], site_zone: ZoneInfo, now: datetime) -> datetime | None:
+    """The instant the send-time gates measure from; None for an immediate send.
+
+    The window's start, except for a periodical trigger: there it is the next occurrence that
+    has not begun anywhere. One in progress is left to run (a device-time occurrence spans about
+    26 hours, so daily ones overlap and one is always in progress somewhere); an edit changes
+    the coming occurrences.
+    """
+    win = fire_window(trigger, site_zone, now=now)
+    if win.immediate:
+        return None
+    if win.kind != "periodical":
+        return win.first
+    per = trigger["periodical"]
+    device = per.get("zone_type", ZONE_SITE) != ZONE_SITE
+    for wall in periodical_walls(per):
+        start = device_window(wall)[0] if device else wall_to_utc(wall, site_zone)
+        if start > now:
+            return start
+    return None

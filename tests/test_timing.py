@@ -79,3 +79,25 @@ def test_a_now_smart_push_keeps_sending_for_a_day_after_apply() -> None:
     applied = datetime(2030, 1, 1, tzinfo=UTC)
     assert not window.is_over(applied + timedelta(hours=23), applied)
     assert window.is_over(applied + timedelta(hours=24), applied)
+
+
+def test_the_gates_measure_a_periodical_from_its_next_unstarted_occurrence() -> None:
+    from reconciler.timing import gate_start
+
+    daily = {
+        "periodical": {
+            "start": "2025-12-01 00:00:00",
+            "end": "2025-12-31 23:59:59",
+            "time": "09:00:00",
+            "time_unit": "day",
+            "frequency": 1,
+            "zone_type": 2,
+        }
+    }
+    # 15:00 UTC on Dec 20: Dec 20 09:00 began at UTC+14 (Dec 19 19:00) and runs until Dec 20
+    # 21:00; Dec 21 09:00 starts at Dec 20 19:00 UTC, which is what the gates look at.
+    now = datetime(2025, 12, 20, 15, tzinfo=UTC)
+    assert gate_start(daily, UTC_ZONE, now) == datetime(2025, 12, 20, 19, tzinfo=UTC)
+    single = {"single": {"time": "2025-12-28 09:00:00", "zone_type": 1}}
+    assert gate_start(single, UTC_ZONE, now) == datetime(2025, 12, 28, 9, tzinfo=UTC)
+    assert gate_start({"intelligent": {"backup_time": "now"}}, UTC_ZONE, now) is None
