@@ -488,8 +488,11 @@ class Applier:
                 change,
                 Status.UNKNOWN,
                 "an earlier create may have been sent already (it is not listed, and it could "
-                "have fired and expired since): not re-created. Check the EngageLab console; "
-                f"to send it anyway run `reconcile state rm {change.address}` and apply again",
+                "have fired and expired since): not re-created. Check the EngageLab console or "
+                "the statistics: if it went out, remove the message from the specs (the next "
+                "apply only forgets it); to send it anyway, run `reconcile state rm "
+                f"{change.address}` and apply again",
+                retry_helps=False,
             )
             return
         await self._create(change)

@@ -92,7 +92,8 @@ def send_gate(change: Change, now: datetime, settings: Settings) -> Blocker | st
     if win.immediate:
         return (
             f'{change.address}: backup_time "now": sends immediately to users with no '
-            "activity history when applied"
+            "activity history when applied; once sent it is no longer listed, so a lost or "
+            "rolled-back state file would send it again: keep the state safe, or prefer a time"
         )
     first = gate_start(change.after["trigger"], settings.site_zone, now)
     if win.first is None or first is None:

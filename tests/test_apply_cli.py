@@ -205,7 +205,7 @@ def test_lost_immediate_send_is_never_recreated(env: EmulatorHandle, tmp_path: P
     env.set_faults(script=[{"method": "POST", "path": "/v4/schedules", "kind": "lost"}])
     assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY
     for _ in range(2):
-        assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY  # outcome unknown, every time
+        assert apply(env, tmp_path) == ExitCode.ERROR  # a person must decide: never re-sent
     posts = [c for c in env.calls() if c.method == "POST" and c.path == "/v4/schedules"]
     assert len(posts) == 1
 

@@ -230,10 +230,12 @@ def test_beyond_the_horizon_is_blocked() -> None:
 def test_backup_time_now_is_allowed_and_flagged() -> None:
     plan = build_plan(desired([sched("s", backup="now")]), state(), NOW)
     assert not plan.blockers
-    assert plan.warnings == (
+    (warning,) = plan.warnings
+    assert warning.startswith(
         'schedule.s: backup_time "now": sends immediately to users with no activity history '
-        "when applied",
+        "when applied"
     )
+    assert "a lost or rolled-back state file would send it again" in warning
     assert only(plan, "schedule.s").window is not None
     assert plan.expires_at is None
 
