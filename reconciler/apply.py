@@ -220,7 +220,7 @@ class Applier:
         await self._run_all(list(deletes.values()), self._delete)
         return ApplyReport(tuple(self._outcomes), self._client.calls_made - calls_before)
 
-    async def _load_remote(self, *, after_writes: bool = False) -> None:
+    async def _load_remote(self) -> None:
         """List every remote schedule until two passes agree (pages shift under deletes).
 
         Runs before any write; if no reliable listing can be had, the apply stops here with
@@ -235,14 +235,9 @@ class Applier:
                     self._remote.setdefault(str(item.get("name")), []).append(item)
                 return
             previous = listing
-        done = (
-            "the writes before it are recorded; check the names just created in the console"
-            if after_writes
-            else "nothing was sent"
-        )
         raise ReconcileError(
             "the remote schedule list kept changing while it was read (another tool is "
-            f"writing to this AppKey); {done}. Apply again when it is quiet"
+            "writing to this AppKey); nothing was sent. Apply again when it is quiet"
         )
 
     async def _verify_unique(self, addresses: list[str]) -> None:
@@ -253,8 +248,12 @@ class Applier:
         one: the other run may have finished and will not look again. If both runs find each
         other, both delete theirs and both report it: a missed send, never a double one.
         """
-        await self._load_remote(after_writes=True)
-        assert self._remote is not None
+        # One pass, not the two the pre-write listing takes: a shifted page could only hide a
+        # duplicate if another machine's create and someone's deletes coincide with this read,
+        # and it saves a full listing on every apply that creates.
+        remote: dict[str, list[dict[str, Any]]] = {}
+        for item in await self._client.list_schedules():
+            remote.setdefault(str(item.get("name")), []).append(item)
         by_address = {c.address: c for c in self._plan.changes}
         for address in addresses:
             name = address.removeprefix("schedule.")
@@ -265,7 +264,7 @@ class Applier:
             known = {ours, *record.superseded, *self._gone}
             others = sorted(
                 str(s.get("schedule_id"))
-                for s in self._remote.get(name, [])
+                for s in remote.get(name, [])
                 if str(s.get("schedule_id")) not in known
             )
             if not others:

@@ -278,6 +278,8 @@ def _detect_renames(changes: list[Change], now: datetime, settings: Settings) ->
         if c.action in (Action.DELETE, Action.FORGET):
             gone.setdefault(_rename_key(c.before, c.before["name"]), []).append(i)
     warnings: list[str] = []
+    if not gone:  # nothing leaves the specs: no create can be a rename (and keys are costly)
+        return warnings
     for i, c in enumerate(changes):
         if c.kind != "schedule" or c.action is not Action.CREATE or c.before or not c.after:
             continue
