@@ -251,10 +251,23 @@ class Applier:
         # One pass, not the two the pre-write listing takes: a shifted page could only hide a
         # duplicate if another machine's create and someone's deletes coincide with this read,
         # and it saves a full listing on every apply that creates.
-        remote: dict[str, list[dict[str, Any]]] = {}
-        for item in await self._client.list_schedules():
-            remote.setdefault(str(item.get("name")), []).append(item)
         by_address = {c.address: c for c in self._plan.changes}
+        remote: dict[str, list[dict[str, Any]]] = {}
+        try:
+            listed = await self._client.list_schedules()
+        except ApiError as error:
+            # The creates are done and recorded; say so, and how to finish the check.
+            self._note(
+                by_address[addresses[0]],
+                Status.FAILED,
+                f"created, but the check for a second live copy of the {len(addresses)} new "
+                f"name(s) could not list the schedules ({error}); `reconcile plan --refresh` "
+                "shows any such copy",
+                exhausted=error.exhausted,
+            )
+            return
+        for item in listed:
+            remote.setdefault(str(item.get("name")), []).append(item)
         for address in addresses:
             name = address.removeprefix("schedule.")
             record = self._recorder.state.schedules.get(name)

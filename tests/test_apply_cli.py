@@ -648,3 +648,29 @@ def test_a_running_device_time_periodical_can_still_be_edited(
     mark = len(env.calls())
     assert apply(env, tmp_path, now=mid) == ExitCode.OK
     assert [m for m, _ in writes(env, mark)] == ["PUT"]
+
+
+def test_a_failed_duplicate_check_is_reported_with_what_was_applied(
+    env: EmulatorHandle,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import reconciler.client as client_module
+
+    write_project(tmp_path, 2)
+    original = client_module.EngageLabClient.list_schedules
+    passes = 0
+
+    async def third_fails(self: client_module.EngageLabClient) -> list[dict[str, object]]:
+        nonlocal passes
+        passes += 1
+        if passes == 3:  # the two safety passes went through; the post-create check cannot
+            env.set_faults(script=[{"method": "GET", "path": "/v4/schedules", "kind": "503"}] * 8)
+        return await original(self)
+
+    monkeypatch.setattr(client_module.EngageLabClient, "list_schedules", third_fails)
+    assert apply(env, tmp_path) == ExitCode.RETRIES_EXHAUSTED
+    err = capsys.readouterr().err
+    assert "applied (3):" in err and "plan --refresh" in err
+    assert env.names() == {"msg_00": 1, "msg_01": 1}
