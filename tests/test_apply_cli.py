@@ -22,58 +22,10 @@ import pytest
 from reconciler.cli.main import main
 from reconciler.errors import ExitCode
 from reconciler.store import StateStore
+from tests.campaign import NOW, SINGLE, apply, write_project, writes
 from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
 
-NOW = EMULATOR_NOW.isoformat()
 REPO = Path(__file__).resolve().parents[1]
-
-SPEC = """\
-plan: {{id: {plan_id}, description: Test campaign}}
-defaults:
-  template: hello
-  platform: [android, ios]
-  audience: {{tag: [testers]}}
-  languages: [en, fr]
-  default_language: en
-messages:
-  - name: msg_{{n}}
-    trigger: {trigger}
-    series:
-{series}
-"""
-SMART = '{smart: {backup_time: "2025-12-{day} 09:00:00"}}'
-SINGLE = '{single: {time: "2025-12-{day} 09:00:00", zone: device}}'
-
-
-def write_project(
-    root: Path, count: int, *, plan_id: str = "camp", trigger: str = SMART, fr: str = "Salut"
-) -> None:
-    series = "\n".join(f'      - {{n: "{i:02d}", day: "{10 + i % 15:02d}"}}' for i in range(count))
-    (root / "specs").mkdir(parents=True, exist_ok=True)
-    (root / "specs" / f"{plan_id}.yaml").write_text(
-        SPEC.format(plan_id=plan_id, trigger=trigger, series=series), encoding="utf-8"
-    )
-    templates = root / "templates" / "hello"
-    templates.mkdir(parents=True, exist_ok=True)
-    (templates / "en.yaml").write_text('title: Hello\nalert: "Hi {{ n }}"\n', encoding="utf-8")
-    (templates / "fr.yaml").write_text(f'title: Bonjour\nalert: "{fr} {{{{ n }}}}"\n', "utf-8")
-
-
-@pytest.fixture
-def env(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> EmulatorHandle:
-    monkeypatch.setenv("ENGAGELAB_APP_KEY", emulator.app_key)
-    monkeypatch.setenv("ENGAGELAB_MASTER_SECRET", emulator.master_secret)
-    monkeypatch.delenv("RECONCILE_NOW", raising=False)
-    return emulator
-
-
-def apply(emu: EmulatorHandle, root: Path, *extra: str, now: str = NOW) -> int:
-    argv = ["apply", "--root", str(root), "--base-url", emu.base_url, "--now", now]
-    return main([*argv, "--auto-approve", "--quiet", *extra])
-
-
-def writes(emu: EmulatorHandle, since: int = 0) -> list[tuple[str, str]]:
-    return [(c.method, c.path) for c in emu.calls()[since:] if c.method != "GET"]
 
 
 def assert_converged(emu: EmulatorHandle, root: Path, names: set[str]) -> None:

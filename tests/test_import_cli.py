@@ -13,10 +13,9 @@ from reconciler.desired import load_desired
 from reconciler.errors import ExitCode
 from reconciler.settings import Settings
 from reconciler.store import StateStore
+from tests.campaign import apply, run, write_project, writes
 from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
-from tests.test_refresh_cli import apply, env, ids, run, write_project, writes
-
-__all__ = ["env"]  # the fixture, shared with the refresh tests
+from tests.test_refresh_cli import ids
 
 
 def spec_body(root: Path, name: str) -> dict[str, Any]:

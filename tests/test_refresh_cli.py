@@ -12,61 +12,10 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli.main import main
 from reconciler.errors import ExitCode
 from reconciler.store import StateStore
-from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle, sample_push, sample_schedule
-
-NOW = EMULATOR_NOW.isoformat()
-SPEC = """\
-plan: {{id: camp, description: Test campaign}}
-defaults:
-  template: hello
-  platform: [android, ios]
-  audience: {{tag: [testers]}}
-  languages: [en, fr]
-  default_language: en
-messages:
-  - name: msg_{{n}}
-    trigger: {trigger}
-    series:
-{series}
-"""
-SMART = '{smart: {backup_time: "2025-12-{day} 09:00:00"}}'
-
-
-def write_project(root: Path, count: int, *, trigger: str = SMART) -> None:
-    series = "\n".join(f'      - {{n: "{i:02d}", day: "{10 + i % 15:02d}"}}' for i in range(count))
-    (root / "specs").mkdir(parents=True, exist_ok=True)
-    (root / "specs" / "camp.yaml").write_text(
-        SPEC.format(trigger=trigger, series=series), encoding="utf-8"
-    )
-    templates = root / "templates" / "hello"
-    templates.mkdir(parents=True, exist_ok=True)
-    (templates / "en.yaml").write_text('title: Hello\nalert: "Hi {{ n }}"\n', encoding="utf-8")
-    (templates / "fr.yaml").write_text('title: Bonjour\nalert: "Salut {{ n }}"\n', "utf-8")
-
-
-@pytest.fixture
-def env(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> EmulatorHandle:
-    monkeypatch.setenv("ENGAGELAB_APP_KEY", emulator.app_key)
-    monkeypatch.setenv("ENGAGELAB_MASTER_SECRET", emulator.master_secret)
-    for name in ("RECONCILE_NOW", "RECONCILE_ENV", "ENGAGELAB_BASE_URL", "ENGAGELAB_DATA_CENTER"):
-        monkeypatch.delenv(name, raising=False)
-    return emulator
-
-
-def run(emu: EmulatorHandle, command: str, root: Path, *extra: str, now: str = NOW) -> int:
-    argv = [command, "--root", str(root), "--base-url", emu.base_url, "--now", now]
-    return main([*argv, *extra])
-
-
-def apply(emu: EmulatorHandle, root: Path, *extra: str, now: str = NOW) -> int:
-    return run(emu, "apply", root, "--auto-approve", "--quiet", *extra, now=now)
-
-
-def writes(emu: EmulatorHandle, since: int = 0) -> list[tuple[str, str]]:
-    return [(c.method, c.path) for c in emu.calls()[since:] if c.method != "GET"]
+from tests.campaign import NOW, apply, run, write_project, writes
+from tests.plugins.emulator import EmulatorHandle, sample_push, sample_schedule
 
 
 def ids(root: Path) -> dict[str, str | None]:

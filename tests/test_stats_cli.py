@@ -17,10 +17,9 @@ import pytest
 from reconciler import engagelab as api
 from reconciler.emulator.stats import plan_figures
 from reconciler.errors import ExitCode
+from tests.campaign import apply, run, write_project
 from tests.plugins.emulator import EmulatorHandle
-from tests.test_refresh_cli import apply, env, run, write_project
 
-__all__ = ["env"]
 PLANS = [f"camp_{i:02d}" for i in range(22)]  # more than STATS_MAX_PLAN_IDS
 START, END = date(2025, 9, 1), date(2025, 11, 15)  # 76 days: 3 windows
 

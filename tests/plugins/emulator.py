@@ -140,3 +140,14 @@ def make_emulator() -> Iterator[Callable[..., EmulatorHandle]]:
 @pytest.fixture
 def emulator(make_emulator: Callable[..., EmulatorHandle]) -> EmulatorHandle:
     return make_emulator()
+
+
+@pytest.fixture
+def env(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> EmulatorHandle:
+    """The emulator, with its credentials in the environment and nothing else redirecting the
+    CLI (a pinned clock, another environment or base URL left over from a shell)."""
+    monkeypatch.setenv("ENGAGELAB_APP_KEY", emulator.app_key)
+    monkeypatch.setenv("ENGAGELAB_MASTER_SECRET", emulator.master_secret)
+    for name in ("RECONCILE_NOW", "RECONCILE_ENV", "ENGAGELAB_BASE_URL", "ENGAGELAB_DATA_CENTER"):
+        monkeypatch.delenv(name, raising=False)
+    return emulator

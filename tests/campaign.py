@@ -1,0 +1,59 @@
+"""Test support, not tests: a small generated campaign project and CLI helpers for apply tests.
+
+Shared by the apply and refresh CLI tests and by bench/bench_kill.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reconciler.cli.main import main
+from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
+
+NOW = EMULATOR_NOW.isoformat()
+SPEC = """\
+plan: {{id: {plan_id}, description: Test campaign}}
+defaults:
+  template: hello
+  platform: [android, ios]
+  audience: {{tag: [testers]}}
+  languages: [en, fr]
+  default_language: en
+messages:
+  - name: msg_{{n}}
+    trigger: {trigger}
+    series:
+{series}
+"""
+SMART = '{smart: {backup_time: "2025-12-{day} 09:00:00"}}'
+SINGLE = '{single: {time: "2025-12-{day} 09:00:00", zone: device}}'
+
+
+def write_project(
+    root: Path, count: int, *, plan_id: str = "camp", trigger: str = SMART, fr: str = "Salut"
+) -> None:
+    """`count` Smart Push messages msg_00.. in plan `plan_id`, with en and fr copy."""
+    series = "\n".join(f'      - {{n: "{i:02d}", day: "{10 + i % 15:02d}"}}' for i in range(count))
+    (root / "specs").mkdir(parents=True, exist_ok=True)
+    (root / "specs" / f"{plan_id}.yaml").write_text(
+        SPEC.format(plan_id=plan_id, trigger=trigger, series=series), encoding="utf-8"
+    )
+    templates = root / "templates" / "hello"
+    templates.mkdir(parents=True, exist_ok=True)
+    (templates / "en.yaml").write_text('title: Hello\nalert: "Hi {{ n }}"\n', encoding="utf-8")
+    (templates / "fr.yaml").write_text(f'title: Bonjour\nalert: "{fr} {{{{ n }}}}"\n', "utf-8")
+
+
+def run(emu: EmulatorHandle, command: str, root: Path, *extra: str, now: str = NOW) -> int:
+    """`reconcile <command>` in-process against the emulator, the clock pinned."""
+    argv = [command, "--root", str(root), "--base-url", emu.base_url, "--now", now]
+    return main([*argv, *extra])
+
+
+def apply(emu: EmulatorHandle, root: Path, *extra: str, now: str = NOW) -> int:
+    return run(emu, "apply", root, "--auto-approve", "--quiet", *extra, now=now)
+
+
+def writes(emu: EmulatorHandle, since: int = 0) -> list[tuple[str, str]]:
+    """The write calls the emulator received (method, path), from call number `since`."""
+    return [(c.method, c.path) for c in emu.calls()[since:] if c.method != "GET"]
