@@ -11,28 +11,13 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import CORPUS_NOW, CORPUS_SCHEDULE_QUOTA, generate
+from measure import run_once
 
 RECONCILE = Path(sys.executable).with_name("reconcile")
-
-
-def run_once(argv: list[str]) -> tuple[float, float, int, float]:
-    """(wall seconds, peak RSS MiB, exit code, CPU seconds) of one child process."""
-    before = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        os.execv(argv[0], argv)
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - before
-    cpu = usage.ru_utime + usage.ru_stime
-    return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), cpu
 
 
 def main() -> int:

@@ -9,15 +9,14 @@ Targets on the 2-core reference machine: <= 2.5 s with no change, <= 3 s with 1 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from corpus import CORPUS_NOW, CORPUS_SCHEDULE_QUOTA, generate
+from measure import run_once
 
 from reconciler.desired import load_desired
 from reconciler.plan import Action, build_plan
@@ -28,19 +27,6 @@ from reconciler.store import dump_state
 RECONCILE = Path(sys.executable).with_name("reconcile")
 TARGETS = {"no change": 2.5, "1% changed": 3.0}
 RSS_TARGET_MB = 400.0
-
-
-def run_once(argv: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MiB, exit code) of one child process; its stdout discarded."""
-    before = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.execv(argv[0], argv)
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - before
-    return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
 
 
 def record_everything(root: Path, settings: Settings) -> State:
@@ -115,14 +101,15 @@ def main() -> int:
             if label == "1% changed":
                 print(f"edited {change_one_percent(root)} messages' copy in one spec file")
             results = [run_once(argv) for _ in range(args.runs)]
-            codes = {code for _, _, code in results}
-            best = min(wall for wall, _, _ in results)
-            rss = max(mb for _, mb, _ in results)
+            codes = {code for _, _, code, _ in results}
+            best = min(wall for wall, _, _, _ in results)
+            rss = max(mb for _, mb, _, _ in results)
             ok = codes == {expected_code} and best <= TARGETS[label] and rss <= RSS_TARGET_MB
             failed |= not ok
+            walls = ", ".join(f"{w:.2f}" for w, _, _, _ in results)
             print(
                 f"plan, {label:<10}: best {best:.2f} s of {args.runs} "
-                f"(all: {', '.join(f'{w:.2f}' for w, _, _ in results)}), peak RSS {rss:.0f} MiB, "
+                f"(all: {walls}), peak RSS {rss:.0f} MiB, "
                 f"exit {sorted(codes)} -> {'PASS' if ok else 'FAIL'} "
                 f"(targets <= {TARGETS[label]} s, <= {RSS_TARGET_MB:.0f} MB, exit {expected_code})"
             )
