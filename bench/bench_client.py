@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from reconciler.client import ClientConfig, EngageLabClient
 from reconciler.emulator import Emulator, EmulatorConfig
 from reconciler.ratelimit import RateLimiter
+from tests.plugins.emulator import sample_push, sample_schedule
 
 APP_KEY = "bench-app-key"
 SECRET = "bench-master-secret"  # a throwaway credential for the local emulator
@@ -37,22 +38,7 @@ TARGET = 0.90
 
 
 def body(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "enabled": True,
-        "trigger": {"intelligent": {"backup_time": "2025-12-28 09:00:00"}},
-        "push": {
-            "from": "push",
-            "to": {"tag": ["shoppers"]},
-            "body": {
-                "platform": ["android", "ios"],
-                "notification": {"alert": "Hi"},
-                "options": {"plan_id": "bench", "time_to_live": 86400},
-            },
-            "request_id": f"reconcile:{name}",
-            "custom_args": {"managed_by": "reconcile"},
-        },
-    }
+    return sample_schedule(name, push=sample_push("bench"))
 
 
 async def create_all(

@@ -16,26 +16,11 @@ from pydantic import SecretStr
 from reconciler.client import ClientConfig, EngageLabClient
 from reconciler.errors import ApiError, ExitCode
 from reconciler.ratelimit import RateLimiter
-from tests.plugins.emulator import EmulatorHandle
+from tests.plugins.emulator import EmulatorHandle, sample_push, sample_schedule
 
 
 def schedule_body(name: str = "t1", plan_id: str = "p1") -> dict[str, Any]:
-    return {
-        "name": name,
-        "enabled": True,
-        "trigger": {"intelligent": {"backup_time": "2025-12-28 09:00:00"}},
-        "push": {
-            "from": "push",
-            "to": {"tag": ["shoppers"]},
-            "body": {
-                "platform": ["android", "ios"],
-                "notification": {"alert": "Hi"},
-                "options": {"plan_id": plan_id, "time_to_live": 86400},
-            },
-            "request_id": f"reconcile:{name}",
-            "custom_args": {"managed_by": "reconcile"},
-        },
-    }
+    return sample_schedule(name, push=sample_push(plan_id))
 
 
 def client_for(handle: EmulatorHandle, **overrides: Any) -> EngageLabClient:
