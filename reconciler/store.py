@@ -314,7 +314,7 @@ class StateStore:
         try:
             write_synced(self._tmp_path, data)
             if disk.snapshot is not None:
-                self._keep_backup(disk)
+                self._keep_backup(state, disk)
             self._tmp_path.replace(self.path)
             fsync_dir(self.path.parent)
         except OSError as error:
@@ -330,11 +330,16 @@ class StateStore:
         disk.snapshot_serial = state.serial
         disk.journal_size = disk.journal_end = 0
 
-    def _keep_backup(self, disk: _Disk) -> None:
-        """Make `<name>.backup` the complete state before this write (restorable on its own)."""
+    def _keep_backup(self, state: State, disk: _Disk) -> None:
+        """Make `<name>.backup` a complete, older state, restorable on its own.
+
+        A compaction (`state` is the recorded state: the snapshot plus the journal, also entries
+        an interrupted earlier run left) keeps the snapshot file exactly as it was on disk; a
+        write that replaces the recorded state with a later one keeps that recorded state.
+        """
         tmp = self.backup_path.with_name(self.backup_path.name + ".tmp")
         tmp.unlink(missing_ok=True)
-        if disk.state.serial == disk.snapshot_serial:
+        if state.serial == disk.state.serial or disk.state.serial == disk.snapshot_serial:
             try:
                 os.link(self.path, tmp)  # snapshots are never modified in place: sharing is safe
             except OSError:

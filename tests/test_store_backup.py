@@ -1,0 +1,77 @@
+"""`<env>.json.backup` is the previous snapshot: never the one just written."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reconciler.errors import ExitCode
+from reconciler.state import ScheduleCreated
+from reconciler.store import StateStore
+from tests.campaign import apply, write_project
+from tests.plugins.emulator import EmulatorHandle
+
+AT = datetime(2025, 12, 1, 9, tzinfo=UTC)
+
+
+def created(name: str) -> ScheduleCreated:
+    return ScheduleCreated(
+        name=name,
+        plan_id="p",
+        schedule_id=f"id-{name}",
+        body={"name": name},
+        digest="sha256:x",
+        trigger_kind="intelligent",
+        at=AT,
+    )
+
+
+def test_a_compaction_keeps_the_snapshot_file_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "default.json"
+    backup = path.with_name("default.json.backup")
+    store = StateStore(path)
+    with store.lock("test"):
+        first = store.append(store.load(), [created("a")])
+        store.write(first)
+        previous = path.read_bytes()
+        store.write(store.append(first, [created("b"), created("c")]))  # apply's compaction
+    assert backup.read_bytes() == previous
+    assert StateStore(backup).load() == first
+    assert json.loads(path.read_bytes())["serial"] == 3
+
+
+def test_after_an_interrupted_run_the_backup_is_the_older_complete_snapshot(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state" / "default.json"
+    store = StateStore(path)
+    with store.lock("test"):
+        first = store.append(store.load(), [created("a")])
+        store.write(first)
+        store.append(first, [created("b")])  # then the run dies: left in the journal
+    previous = path.read_bytes()
+    store = StateStore(path)
+    with store.lock("test"):
+        resumed = store.load()
+        assert resumed.serial == 2
+        store.write(store.append(resumed, [created("c")]))
+    backup = path.with_name("default.json.backup")
+    assert backup.read_bytes() == previous  # a file that was on disk, restorable on its own
+    assert StateStore(backup).load() == first
+
+
+def test_backup_after_two_applies_is_the_snapshot_before_the_second(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    path = tmp_path / "state" / "default.json"
+    write_project(tmp_path, 2)
+    assert apply(env, tmp_path) == ExitCode.OK
+    before = path.read_bytes()
+    write_project(tmp_path, 2, fr="Coucou")
+    assert apply(env, tmp_path) == ExitCode.OK
+    backup = path.with_name("default.json.backup").read_bytes()
+    assert backup == before
+    old, new = StateStore(path.with_name("default.json.backup")).load(), StateStore(path).load()
+    assert old.lineage == new.lineage
+    assert old.serial < new.serial
