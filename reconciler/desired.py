@@ -7,6 +7,8 @@ once as a SpecError; `read_sources` is the only I/O; `load_desired` joins the tw
 from __future__ import annotations
 
 import gc
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,14 +70,16 @@ def read_sources(root: Path) -> Sources:
     spec_dir, template_dir = root / SPECS_DIR, root / TEMPLATES_DIR
     if spec_dir.is_dir():
         for path in sorted([*spec_dir.glob("*.yaml"), *spec_dir.glob("*.yml")]):
-            _read(root, spec_dir, path, specs, issues)
+            _read(root, spec_dir, path, specs, issues, "spec file")
     if template_dir.is_dir():
         for path in sorted(template_dir.glob("*/*.yaml")):
-            _read(root, template_dir, path, templates, issues)
+            _read(root, template_dir, path, templates, issues, "template file")
     return Sources(specs, templates, tuple(issues))
 
 
-def _read(root: Path, inside: Path, path: Path, out: dict[str, bytes], issues: list[Issue]) -> None:
+def _read(
+    root: Path, inside: Path, path: Path, out: dict[str, bytes], issues: list[Issue], what: str
+) -> None:
     rel = path.relative_to(root).as_posix()
     try:
         # Against the real project root, not the folder's own target: a symlinked specs/ or
@@ -86,12 +90,34 @@ def _read(root: Path, inside: Path, path: Path, out: dict[str, bytes], issues: l
                 Issue(rel, (), "links outside the project", "replace the link by a real file")
             )
             return
-        if not path.is_file():
+        # Checked before opening: a FIFO would block the open, a device may act on it. Skipping
+        # it instead would drop the campaign in silence, and the plan would delete it.
+        if (odd := _not_regular(path.stat().st_mode, rel, what)) is not None:
+            issues.append(odd)
             return
-        with path.open("rb") as handle:
+        # O_NONBLOCK: should the path turn into a FIFO since the stat, the open cannot block.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            if (odd := _not_regular(os.fstat(fd).st_mode, rel, what)) is not None:
+                issues.append(odd)
+                return
             out[rel] = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         issues.append(Issue(rel, (), f"cannot be read: {error.strerror}", "check the file"))
+
+
+def _not_regular(mode: int, rel: str, what: str) -> Issue | None:
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    )
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    return Issue(rel, (), f"is {kind}, not a {what}", "rename or remove it")
 
 
 def build_desired(sources: Sources, settings: Settings, now: datetime) -> DesiredState:

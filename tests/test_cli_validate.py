@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -157,3 +158,39 @@ def test_render_of_an_invalid_project_fails(
     root = str(project(tmp_path, GOOD.replace("[en]", "[en, fr]")))
     code, out, err = run(capsys, "render", "--root", root, "--now", TODAY)
     assert code == 1 and out == "" and "has no 'fr' copy" in err
+
+
+def make_node(path: Path, kind: str) -> None:
+    if kind == "directory":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+
+
+@pytest.mark.timeout(20)  # opening a FIFO would block: fail, never hang
+@pytest.mark.parametrize(
+    ("kind", "words"), [("directory", "a directory"), ("fifo", "a named pipe (FIFO)")]
+)
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_a_spec_path_that_is_not_a_regular_file_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, words: str, command: str
+) -> None:
+    root = project(tmp_path, GOOD)
+    make_node(root / "specs" / "x.yaml", kind)
+    code, out, err = run(capsys, command, "--root", str(root), "--now", TODAY)
+    assert code == 1, out
+    first = err.splitlines()[0].removeprefix("error: ")  # plan says "error: " first
+    assert first == f"specs/x.yaml:1:1: is {words}, not a spec file; rename or remove it"
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_a_template_path_that_is_not_a_regular_file_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    root = project(tmp_path, GOOD)
+    make_node(root / "templates" / "t" / "fr.yaml", kind)
+    code, _, err = run(capsys, "validate", "--root", str(root), "--now", TODAY)
+    assert code == 1
+    assert err.startswith("templates/t/fr.yaml:1:1: is a ")
+    assert "not a template file; rename or remove it" in err.splitlines()[0]
