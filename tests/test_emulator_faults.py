@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import http.client
+import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import pytest
 
 from reconciler import engagelab as api
 from reconciler.emulator import FaultConfig
-from tests.plugins.emulator import EmulatorHandle, sample_schedule
+from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle, sample_schedule
 
 
 def _outcomes(emulator: EmulatorHandle) -> list[str]:
@@ -140,3 +143,84 @@ def test_server_rate_limit_answers_429_with_retry_after(
     assert "ratelimited" in _outcomes(emulator)
     time.sleep(0.25)  # a token per 0.2 s
     assert emulator.request("GET", "/v4/schedules").status == 200
+
+
+@pytest.mark.parametrize("kind", ["408", "409", "499"])
+def test_gateway_faults_answer_like_a_proxy_without_writing(
+    emulator: EmulatorHandle, kind: str
+) -> None:
+    emulator.set_faults(script=[{"method": "POST", "path": "/v4/schedules", "kind": kind}])
+    answer = emulator.request("POST", "/v4/schedules", sample_schedule())
+    assert answer.status == int(kind)
+    assert answer.headers["Content-Type"] == "text/html" and kind.encode() in answer.body
+    assert emulator.names() == {}
+    (call,) = emulator.calls()
+    assert (call.outcome, call.write_applied, call.code) == (f"fault:{kind}", False, None)
+
+
+def _late(emulator: EmulatorHandle, seconds: float) -> None:
+    emulator.set_faults(
+        script=[{"method": "POST", "path": "/v4/schedules", "kind": "late", "seconds": seconds}]
+    )
+
+
+def _wait_for(check: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return check()
+
+
+def _late_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t.is_alive()]
+
+
+def test_a_late_write_answers_504_at_once_and_lands_later(emulator: EmulatorHandle) -> None:
+    _late(emulator, 0.6)
+    started = time.monotonic()
+    answer = emulator.request("POST", "/v4/schedules", sample_schedule("promo_01"))
+    assert time.monotonic() - started < 0.5
+    assert (answer.status, answer.json()["error"]["code"]) == (504, api.CODE_INTERNAL)
+    assert emulator.names() == {}
+    late = emulator.calls()[-1]
+    assert (late.status, late.outcome, late.write_applied) == (504, "fault:late", False)
+    assert _wait_for(lambda: emulator.names() == {"promo_01": 1})
+    assert time.monotonic() - started >= 0.6
+    late = emulator.calls()[-1]
+    assert (late.outcome, late.write_applied) == ("fault:late", True)
+    assert len(emulator.calls()) == 1  # the landing is the same log entry, not a new one
+
+
+def test_a_late_write_is_cancelled_by_stop(emulator: EmulatorHandle) -> None:
+    _late(emulator, 0.4)
+    assert emulator.request("POST", "/v4/schedules", sample_schedule()).status == 504
+    emulator.server.stop()
+    assert _late_threads() == []  # no thread is left to write after stop()
+    time.sleep(0.6)
+    assert emulator.names() == {}
+    assert emulator.calls()[-1].write_applied is False
+
+
+def test_a_late_write_is_cancelled_by_reset(emulator: EmulatorHandle) -> None:
+    _late(emulator, 0.4)
+    assert emulator.request("POST", "/v4/schedules", sample_schedule()).status == 504
+    emulator.reset()
+    assert _late_threads() == []
+    time.sleep(0.6)
+    assert emulator.names() == {} and emulator.calls() == []
+    assert emulator.request("POST", "/v4/schedules", sample_schedule()).status == 200
+
+
+def test_late_faults_posted_to_the_control_surface(emulator: EmulatorHandle) -> None:
+    script = [{"method": "POST", "path": "/v4/schedules", "kind": "late", "seconds": 0.2}]
+    assert emulator.request("POST", "/_emulator/faults", {"script": script}).status == 200
+    assert emulator.request("POST", "/v4/schedules", sample_schedule()).status == 504
+    assert _wait_for(lambda: emulator.names() == {"promo_01": 1})
+
+
+def test_the_date_header_is_the_emulator_clock(emulator: EmulatorHandle) -> None:
+    answer = emulator.request("GET", "/v4/schedules")
+    assert answer.headers["Date"] == format_datetime(EMULATOR_NOW, usegmt=True)
+    emulator.set_now(datetime(2030, 2, 3, 4, 5, 6, 900000, tzinfo=UTC))
+    answer = emulator.request("POST", "/v4/schedules", {})  # an error answer carries it too
+    assert answer.headers["Date"] == "Sun, 03 Feb 2030 04:05:06 GMT"

@@ -13,7 +13,23 @@ from typing import Any
 
 from reconciler.engagelab import PLAN_QUOTA, SCHEDULE_QUOTA_DEFAULT
 
-FAULT_KINDS = ("429", "23008", "502", "503", "504", "5xx", "slow", "lost")
+# 408, 409 and 499 answer like a proxy would (text body, no API code); "late" answers 504 at once
+# and commits the write `seconds` later, after the client has given up on it.
+FAULT_KINDS = (
+    "429",
+    "23008",
+    "408",
+    "409",
+    "499",
+    "502",
+    "503",
+    "504",
+    "5xx",
+    "slow",
+    "lost",
+    "late",
+)
+GATEWAY_KINDS = ("408", "409", "499")  # answered with a text body and no API code
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +39,7 @@ class ScriptedFault:
     method: str
     path: str
     kind: str
-    seconds: float = 0.5  # only for kind "slow"
+    seconds: float = 0.5  # only for kinds "slow" (answer delay) and "late" (commit delay)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -85,7 +101,8 @@ class CallRecord:
     path: str
     query: str
     status: int
-    # ok, error, unauthorized, ratelimited, crash, fault:<kind> (429 23008 502 503 504 slow lost)
+    # ok, error, unauthorized, ratelimited, crash, fault:<kind> (one of FAULT_KINDS but "5xx").
+    # "fault:late" is logged when answered, write_applied False until the write really lands.
     outcome: str
     write_applied: bool
     code: int | None = None

@@ -15,7 +15,7 @@ from reconciler.emulator.config import FaultConfig
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    kind: str  # "429", "23008", "502", "503", "504", "slow", "lost"
+    kind: str  # one of config.FAULT_KINDS but "5xx"
     seconds: float = 0.0
 
 
@@ -57,7 +57,7 @@ class FaultInjector:
     def _resolve(self, kind: str, seconds: float) -> Fault:
         if kind == "5xx":
             kind = self._rng.choice(("502", "503", "504"))
-        return Fault(kind, seconds if kind == "slow" else 0.0)
+        return Fault(kind, seconds if kind in ("slow", "late") else 0.0)
 
 
 class TokenBucket:

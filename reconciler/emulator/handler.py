@@ -7,6 +7,7 @@ logged nor echoed. The control surface under /_emulator/ bypasses auth, faults, 
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import math
 import socket
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from reconciler import engagelab as api
-from reconciler.emulator.config import CallRecord, FaultConfig
+from reconciler.emulator.config import GATEWAY_KINDS, CallRecord, FaultConfig
 from reconciler.emulator.routes import MUTATIONS, Reply, dump, error_reply
 
 if TYPE_CHECKING:
@@ -79,6 +80,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the call log is the record, and it never holds headers."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header from the emulator's own clock (tests pin it), as EngageLab's
+        servers send theirs: the client compares it with the local clock before writing."""
+        if timestamp is None:
+            timestamp = self.emulator.now().timestamp()
+        return email.utils.formatdate(timestamp, usegmt=True)
 
     def do_GET(self) -> None:
         self._serve()
@@ -142,6 +150,15 @@ class Handler(BaseHTTPRequestHandler):
             return
         mutation = method in MUTATIONS
         fault = emu.faults.draw(method, path, mutation)
+        if fault is not None and fault.kind == "late":
+            # 504 at once; the write lands `seconds` later, after the client gave up on it.
+            reply = _fault_reply(path, "504")
+            record = CallRecord(
+                method, path, split.query, reply.status, "fault:late", False, reply.code
+            )
+            emu.commit_later(fault.seconds, record, dict(parse_qsl(split.query)), raw)
+            self._send(reply)
+            return
         if fault is not None and fault.kind not in ("slow", "lost"):
             done(_fault_reply(path, fault.kind), f"fault:{fault.kind}")
             return
@@ -162,11 +179,18 @@ class Handler(BaseHTTPRequestHandler):
         done(reply, outcome)
 
 
+_GATEWAY_TEXT = {"408": "Request Timeout", "409": "Conflict", "499": "Client Closed Request"}
+
+
 def _fault_reply(path: str, kind: str) -> Reply:
     if kind == "429":
         return error_reply(path, 429, api.CODE_RATE_LIMITED, "too many requests")
     if kind == "23008":
         return error_reply(path, 400, api.CODE_RATE_LIMITED, "request frequency exceeded")
+    if kind in GATEWAY_KINDS:
+        # As a proxy answers: a text page, no API code, so the client decides on the status.
+        text = f"<html><body><h1>{kind} {_GATEWAY_TEXT[kind]}</h1></body></html>"
+        return Reply(int(kind), text.encode(), content_type="text/html")
     return error_reply(path, int(kind), api.CODE_INTERNAL, "server error, try again")
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hmac
 import threading
 from collections.abc import Mapping
@@ -31,6 +32,8 @@ class Emulator:
         self._expected_auth = f"Basic {token}".encode()
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
+        self._late: set[threading.Timer] = set()  # "late" writes not landed yet; under _lock
+        self._stopped = False
         self._init_state()
         if config.data_file is not None:
             persist.load(self._store, config.data_file)
@@ -52,6 +55,7 @@ class Emulator:
         """Listen and serve in a daemon thread; return the base URL."""
         if self._server is not None:
             raise RuntimeError("the emulator is already running")
+        self._stopped = False
         handler = type("BoundHandler", (Handler,), {"emulator": self})
         self._server = Server((host, port), handler)
         self._thread = threading.Thread(
@@ -69,6 +73,10 @@ class Emulator:
 
     def stop(self) -> None:
         server, self._server = self._server, None
+        with self._lock:
+            self._stopped = True  # a "late" write still arriving is not scheduled any more
+            pending = self._cancel_late()
+        self._join(pending)  # no write lands after stop()
         if server is None:
             return
         server.shutdown()
@@ -115,8 +123,10 @@ class Emulator:
     def reset(self) -> None:
         """Back to the configured start: empty account, no calls, configured faults and clock."""
         with self._lock:
+            pending = self._cancel_late()
             self._init_state()
             self._save()
+        self._join(pending)
 
     def edit_schedule(self, schedule_id: str, patch: Mapping[str, Any]) -> None:
         """Simulate a console edit (no API validation); KeyError if the id is unknown."""
@@ -148,6 +158,55 @@ class Emulator:
     def record(self, record: CallRecord) -> None:
         with self._lock:
             self._calls.append(record)
+
+    def commit_later(
+        self, seconds: float, record: CallRecord, query: Mapping[str, str], raw: bytes
+    ) -> None:
+        """Log `record` now (the fault:late answer) and make its write `seconds` later, under
+        the lock, unless stop() or reset() comes first; the log entry then says if it landed."""
+        with self._lock:
+            self._calls.append(record)
+            if self._stopped:
+                return
+            index = len(self._calls) - 1
+            timer = threading.Timer(seconds, lambda: self._land(timer, index, record, query, raw))
+            timer.daemon = True
+            self._late.add(timer)
+            timer.start()
+
+    def _land(
+        self,
+        timer: threading.Timer,
+        index: int,
+        record: CallRecord,
+        query: Mapping[str, str],
+        raw: bytes,
+    ) -> None:
+        with self._lock:
+            if timer not in self._late:
+                return  # cancelled by stop() or reset() while waiting for the lock
+            self._late.discard(timer)
+            try:
+                reply = handle(self._store, record.method, record.path, query, raw, self.now())
+            except Exception:  # an emulator bug: the write did not land
+                return
+            if reply.applied:
+                self._save()
+                self._calls[index] = dataclasses.replace(record, write_applied=True)
+
+    def _cancel_late(self) -> set[threading.Timer]:
+        """Cancel every pending "late" write; the caller holds the lock, then calls _join."""
+        pending, self._late = self._late, set()
+        for timer in pending:
+            timer.cancel()
+        return pending
+
+    @staticmethod
+    def _join(pending: set[threading.Timer]) -> None:
+        current = threading.current_thread()
+        for timer in pending:
+            if timer is not current:
+                timer.join(timeout=5)  # one waiting for the lock sees it is cancelled, returns
 
     def _save(self) -> None:
         if self.config.data_file is not None:
