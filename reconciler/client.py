@@ -8,14 +8,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import enum
+import hashlib
 import json
 import logging
+import math
 import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
@@ -28,15 +31,22 @@ from reconciler.errors import ApiError, ConfigError
 from reconciler.ratelimit import RateLimiter
 from reconciler.retry import BackoffPolicy, server_hint
 
-__all__ = ["ApiError", "ClientConfig", "EngageLabClient", "RemotePlan"]
+__all__ = ["ApiError", "ClientConfig", "EngageLabClient", "Guard", "RemotePlan"]
 
 log = logging.getLogger(__name__)
 USER_AGENT: Final = "reconcile/0.1 (+httpx)"
 _SNIPPET: Final = 200  # characters of a non-JSON error body kept in the message
+# guard(worst) -> None to send the attempt, or a reason not to. `worst`: seconds from now until
+# that attempt's request could still reach the server (EngageLabClient.worst_landing_seconds).
+Guard = Callable[[float], str | None]
 
 
 class ClientConfig(BaseModel):
-    """Where and how to call EngageLab. The master secret never shows in repr, str or dumps."""
+    """Where and how to call EngageLab. The master secret never shows in repr, str or dumps.
+
+    `app_key_fingerprint` names the AppKey without showing it: "sha256:" and the first 16 hex
+    digits of sha256(app_key), stable across runs and machines, for logs, state and reports.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
@@ -66,6 +76,12 @@ class ClientConfig(BaseModel):
     def _check_base_url(cls, value: str) -> str:
         return check_base_url(value)
 
+    @property
+    def app_key_fingerprint(self) -> str:
+        """ "sha256:" and 16 hex digits of sha256(app_key): names the key, never shows it."""
+        digest = hashlib.sha256(self.app_key.encode()).hexdigest()
+        return f"sha256:{digest[: api.APP_KEY_FINGERPRINT_HEX]}"
+
     @classmethod
     def from_env(
         cls,
@@ -73,9 +89,13 @@ class ClientConfig(BaseModel):
         data_center: str | None = None,
         base_url: str | None = None,
         rate_limit: float | None = None,
+        timeout: float | None = None,
         environ: Mapping[str, str] = os.environ,
     ) -> ClientConfig:
-        """From the arguments, else ENGAGELAB_* variables; credentials only from the environment."""
+        """From the arguments, else ENGAGELAB_* variables; credentials only from the environment.
+
+        `timeout` (else $ENGAGELAB_TIMEOUT) is the request timeout, `timeout_seconds`.
+        """
         if data_center and base_url:
             raise ConfigError("give either a data center or a base URL, not both")
         if not data_center and not base_url:
@@ -84,10 +104,16 @@ class ClientConfig(BaseModel):
         if not base_url:
             base_url = data_center_url(data_center or api.DEFAULT_DATA_CENTER)
         if rate_limit is None and environ.get(api.ENV_RATE_LIMIT):
-            rate_limit = _parse_rate(environ[api.ENV_RATE_LIMIT])
+            rate_limit = _parse_number(
+                api.ENV_RATE_LIMIT, environ[api.ENV_RATE_LIMIT], "requests per second"
+            )
+        if timeout is None and environ.get(api.ENV_TIMEOUT):
+            timeout = _parse_number(api.ENV_TIMEOUT, environ[api.ENV_TIMEOUT], "seconds")
         app_key = _required(environ, api.ENV_APP_KEY)
         secret = _required(environ, api.ENV_MASTER_SECRET)
         extra: dict[str, Any] = {} if rate_limit is None else {"rate_limit": rate_limit}
+        if timeout is not None:
+            extra["timeout_seconds"] = timeout
         try:
             return cls(base_url=base_url, app_key=app_key, master_secret=SecretStr(secret), **extra)
         except ValidationError as exc:
@@ -131,13 +157,15 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     return value.strip()
 
 
-def _parse_rate(text: str) -> float:
+def _parse_number(variable: str, text: str, unit: str) -> float:
+    """A finite float from an environment variable."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise ConfigError(
-            f"{api.ENV_RATE_LIMIT}={text!r} is not a number of requests per second"
-        ) from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigError(f"{variable}={text!r} is not a number of {unit}") from None
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,14 +205,24 @@ class _Failure:
 
     @property
     def may_have_applied(self) -> bool:
-        """Did the server perhaps do the work? Lost answers, 5xx and internal-error codes."""
+        """Did the server perhaps do the work? Lost answers, 5xx, internal-error codes, and the
+        answers of api.WRITE_OUTCOME_UNKNOWN_HTTP_STATUS (408, 409, 425, 499)."""
         if self.transport:
             return self.sent and self.usable
         if self.status in api.CREATE_RETRYABLE_HTTP_STATUS or self.code in (
             api.CREATE_RETRYABLE_CODES
         ):
-            return False
-        return (self.status or 0) >= 500 or self.code in api.RETRYABLE_CODES
+            return False  # throttled: refused before any work
+        return (
+            (self.status or 0) >= api.WRITE_OUTCOME_UNKNOWN_FROM_STATUS
+            or self.status in api.WRITE_OUTCOME_UNKNOWN_HTTP_STATUS
+            or self.code in api.RETRYABLE_CODES
+        )
+
+    def summary(self) -> str:
+        codes = [f"HTTP {self.status}"] if self.status is not None else []
+        codes += [f"code {self.code}"] if self.code is not None else []
+        return f"{', '.join(codes)}: {self.message}" if codes else self.message
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +278,7 @@ class EngageLabClient:
             follow_redirects=False,  # a redirect could carry the Basic auth to another host
         )
         self.calls_made = 0
+        self._server_date: tuple[datetime, float] | None = None
 
     def __repr__(self) -> str:
         return f"EngageLabClient(base_url={self._config.base_url!r}, limiter={self._limiter!r})"
@@ -291,12 +330,15 @@ class EngageLabClient:
         return list(plans.values())
 
     # --- schedules ----------------------------------------------------------------------------
-    async def create_schedule(self, body: Mapping[str, Any]) -> str:
+    async def create_schedule(self, body: Mapping[str, Any], *, guard: Guard | None = None) -> str:
         """Create; return the schedule_id. Never repeated once the request may have been sent:
         an ApiError with outcome_unknown=True then means "look it up by name first".
+
+        `guard(worst)` is asked before every attempt (see `_call`): a reason string stops the
+        create unsent with ApiError(gated=True).
         """
         path = api.PATH_SCHEDULES
-        answer = await self._call("POST", path, _Kind.CREATE, body=dict(body))
+        answer = await self._call("POST", path, _Kind.CREATE, body=dict(body), guard=guard)
         data = _first(answer.data)
         schedule_id = data.get("schedule_id") if isinstance(data, dict) else None
         if not isinstance(schedule_id, str) or not schedule_id:
@@ -327,10 +369,15 @@ class EngageLabClient:
             raise self._unexpected("GET", path, "the schedule is not an object")
         return data
 
-    async def update_schedule(self, schedule_id: str, patch: Mapping[str, Any]) -> dict[str, Any]:
-        """PUT the changed fields; return the updated schedule, or {} if the answer has none."""
+    async def update_schedule(
+        self, schedule_id: str, patch: Mapping[str, Any], *, guard: Guard | None = None
+    ) -> dict[str, Any]:
+        """PUT the changed fields; return the updated schedule, or {} if the answer has none.
+
+        `guard` as for create_schedule: asked before every attempt, a reason stops it unsent.
+        """
         path = _schedule_path(schedule_id)
-        answer = await self._call("PUT", path, _Kind.WRITE, body=dict(patch))
+        answer = await self._call("PUT", path, _Kind.WRITE, body=dict(patch), guard=guard)
         data = _first(answer.data)
         return data if isinstance(data, dict) else {}
 
@@ -371,7 +418,33 @@ class EngageLabClient:
         }
         return self._object(await self._call("GET", path, _Kind.READ, params=params), path)
 
+    # --- the server's clock --------------------------------------------------------------------
+    def server_date(self) -> tuple[datetime, float] | None:
+        """(the latest response's Date header as an aware UTC datetime, seconds since that
+        response arrived by this client's monotonic clock), or None before any parsable Date.
+
+        Date has a one-second resolution (RFC 9110 5.6.7): the server's clock now is about
+        `date + elapsed`, up to a second later.
+        """
+        seen = self._server_date
+        if seen is None:
+            return None
+        when, stamp = seen
+        return when, max(0.0, self._clock() - stamp)
+
+    def _note_date(self, headers: httpx.Headers) -> None:
+        when = _parse_http_date(headers.get("date"))
+        if when is not None:
+            self._server_date = (when, self._clock())
+
     # --- the one request loop -----------------------------------------------------------------
+    @property
+    def worst_landing_seconds(self) -> float:
+        """How long after its guard an attempt's request may still reach the server: connect,
+        then one request timeout to send it and hear the answer. A guarded attempt is held to
+        this as a hard deadline (no answer by then: a lost answer, so outcome unknown)."""
+        return self._config.connect_timeout_seconds + self._config.timeout_seconds
+
     async def _call(
         self,
         method: str,
@@ -380,15 +453,23 @@ class EngageLabClient:
         *,
         body: Any = None,
         params: Mapping[str, str | int] | None = None,
+        guard: Guard | None = None,
     ) -> _Answer:
         started = self._clock()
         attempts = 0
         maybe_applied = False  # an earlier attempt may have done the work
+        last: _Failure | None = None
+        worst = self.worst_landing_seconds
         while True:
-            attempts += 1
             await self._limiter.acquire()
+            if guard is not None and (reason := guard(worst)) is not None:
+                # Asked after the limiter, just before sending: nothing of this attempt is sent.
+                raise self._gated(method, path, reason, attempts, maybe_applied, last)
+            attempts += 1
             self.calls_made += 1
-            failure = await self._attempt(method, path, body, params)
+            failure = await self._attempt(
+                method, path, body, params, deadline=worst if guard is not None else None
+            )
             if isinstance(failure, _Answer):
                 return _Answer(failure.data, attempts)  # the one success exit
             log.debug("%s %s failed: %s (attempt %d)", method, path, failure.status, attempts)
@@ -405,8 +486,9 @@ class EngageLabClient:
             else:
                 retry = failure.usable and (failure.transport or failure.server_retryable)
             maybe_applied = maybe_applied or (kind is not _Kind.READ and failure.may_have_applied)
+            last = failure
             if not retry:
-                raise self._error(method, path, failure, attempts)
+                raise self._error(method, path, failure, attempts, outcome_unknown=maybe_applied)
             delay = self._policy.next_delay(
                 attempts=attempts,
                 elapsed=self._clock() - started,
@@ -417,15 +499,55 @@ class EngageLabClient:
                 raise self._error(
                     method, path, failure, attempts, exhausted=True, outcome_unknown=maybe_applied
                 )
+            if guard is not None and (reason := guard(delay + worst)) is not None:
+                # The retry would be refused after the sleep anyway: stop now, unsent.
+                raise self._gated(method, path, reason, attempts, maybe_applied, last)
             if failure.hint:
                 self._limiter.hold_off(failure.hint)  # the AppKey is throttled for everyone
             await self._sleep(delay)
 
+    def _gated(
+        self,
+        method: str,
+        path: str,
+        reason: str,
+        attempts: int,
+        maybe_applied: bool,
+        last: _Failure | None,
+    ) -> ApiError:
+        message = f"not sent: {reason}"
+        if last is not None:
+            message += f" (the attempt before failed: {last.summary()})"
+        return ApiError(
+            method,
+            path,
+            self._redact(message),
+            retryable=False,
+            outcome_unknown=maybe_applied,
+            attempts=attempts,
+            gated=True,
+        )
+
     async def _attempt(
-        self, method: str, path: str, body: Any, params: Mapping[str, str | int] | None
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Mapping[str, str | int] | None,
+        *,
+        deadline: float | None = None,
     ) -> _Answer | _Failure:
         try:
-            response = await self._http.request(method, path, json=body, params=params)
+            async with asyncio.timeout(deadline):
+                response = await self._http.request(method, path, json=body, params=params)
+        except TimeoutError:
+            if deadline is None:
+                raise
+            # Only a guarded attempt has a deadline; the request may be on the wire by now.
+            return _Failure(
+                message=f"no answer within {deadline:g} s (the guarded attempt's deadline)",
+                transport=True,
+            )
         except httpx.RequestError as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             if isinstance(exc, _NOT_SENT):
@@ -440,6 +562,7 @@ class EngageLabClient:
                 sent=not isinstance(exc, _NOT_SENT + _LOCAL_BUGS),
                 usable=not isinstance(exc, _LOCAL_BUGS),
             )
+        self._note_date(response.headers)
         log.debug("%s %s -> %d", method, path, response.status_code)
         data = _decode(response.content)
         ok = response.status_code == 200
@@ -590,6 +713,19 @@ def _remote_plan(item: Any) -> RemotePlan | None:
         create_time=_opt_str(item.get("create_time")),
         last_used_time=_opt_str(item.get("last_used_time")),
     )
+
+
+def _parse_http_date(text: str | None) -> datetime | None:
+    """An HTTP date (RFC 9110) as an aware UTC datetime; None when missing or unparsable."""
+    if not text:
+        return None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # HTTP dates are GMT
+    return when.astimezone(UTC)
 
 
 def _opt_str(value: Any) -> str | None:

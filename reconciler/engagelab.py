@@ -222,3 +222,40 @@ PLACEHOLDER_WORDS: Final = (
 # their own best moment, over a span EngageLab does not publish. We take a day: until then the
 # task counts as still sending (removing it deletes it rather than forgetting it).
 SMART_NOW_SPREAD: Final = timedelta(hours=24)
+
+# --- client: outcome-unknown answers, guarded writes, echo rules, timeout (issue 11) ----------
+# [ours] A write (schedule create, PUT, DELETE, plan upsert) answered with one of these may have
+# been applied: 408 (the server gave up reading, maybe after acting), 409 (a conflict with what
+# may be our own earlier copy), 425 (too early: replay refused, the first try may have landed),
+# 499 (the client hung up, nginx style: the backend may have finished). Any 5xx or gateway error
+# (>= 500) counts too, since it can come after the work was done. A create is still retried only
+# on CREATE_RETRYABLE_* (throttled, certainly not applied).
+WRITE_OUTCOME_UNKNOWN_HTTP_STATUS: Final = frozenset({408, 409, 425, 499})  # [ours]
+WRITE_OUTCOME_UNKNOWN_FROM_STATUS: Final = 500  # [ours] this status and above: outcome unknown
+ENV_TIMEOUT: Final = "ENGAGELAB_TIMEOUT"  # [ours] request timeout, seconds (--timeout)
+# [ours] An error may repeat a data-center name or a rate only when it is a short plain token
+# (what a typo looks like); anything longer may be a pasted secret and is not shown.
+ECHO_TOKEN_RE: Final = re.compile(r"^[A-Za-z0-9._-]{1,8}\Z")  # [ours]
+APP_KEY_FINGERPRINT_HEX: Final = 16  # [ours] hex digits of sha256(app_key) in a fingerprint
+
+
+def echo_token(value: str) -> str | None:
+    """[ours] `value` as repr() when an error may show it (ECHO_TOKEN_RE), else None."""
+    text = value.strip()
+    return repr(text) if ECHO_TOKEN_RE.match(text) else None
+
+
+def shown_url(value: str) -> str | None:
+    """[ours] The part of a URL an error may show: scheme://host[:port], never userinfo, path,
+    query or fragment (a token may hide in any of them). None when it has no scheme and host."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not parts.scheme or not host or not re.fullmatch(r"[a-z][a-z0-9+.-]{0,15}", parts.scheme):
+        return None
+    netloc = parts.netloc.rpartition("@")[2]  # never the userinfo
+    return f"{parts.scheme}://{netloc}"

@@ -117,7 +117,8 @@ class ConfigError(ReconcileError):
 class ApiError(ReconcileError):
     """An EngageLab call failed. [ours] One type for every API failure, so callers branch on
     fields, not classes: `outcome_unknown` means the request may have taken effect (look the
-    resource up before trying again); `not_found` is a 404 or code 8104.
+    resource up before trying again); `not_found` is a 404 or code 8104; `gated` means the
+    caller's guard refused an attempt, which was never sent (`attempts` counts those sent).
 
     The message names the method and path only: never headers, credentials or the host.
     """
@@ -135,6 +136,7 @@ class ApiError(ReconcileError):
         not_found: bool = False,
         attempts: int = 1,
         exhausted: bool = False,
+        gated: bool = False,
     ) -> None:
         self.method = method
         self.path = path
@@ -145,6 +147,7 @@ class ApiError(ReconcileError):
         self.not_found = not_found
         self.attempts = attempts
         self.exhausted = exhausted
+        self.gated = gated
         self.exit_code = ExitCode.RETRIES_EXHAUSTED if exhausted else ExitCode.ERROR
         where = f"{method} {path}"
         codes = [f"HTTP {status}"] if status is not None else []
@@ -167,5 +170,5 @@ class ApiError(ReconcileError):
         return (
             f"ApiError({self.method} {self.path}, status={self.status}, code={self.code}, "
             f"retryable={self.retryable}, outcome_unknown={self.outcome_unknown}, "
-            f"not_found={self.not_found}, attempts={self.attempts})"
+            f"not_found={self.not_found}, attempts={self.attempts}, gated={self.gated})"
         )

@@ -109,6 +109,13 @@ def api_parent() -> argparse.ArgumentParser:
         default=None,
         help="requests/s this run may use (default 500, the AppKey's whole budget)",
     )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"request timeout in seconds (default 10; or ${api.ENV_TIMEOUT})",
+    )
     return parent
 
 
@@ -120,9 +127,10 @@ def client_config(args: argparse.Namespace) -> ClientConfig:
     data_center = getattr(args, "data_center", None)
     base_url = getattr(args, "base_url", None)
     rate_limit = getattr(args, "rate_limit", None)
+    timeout = getattr(args, "timeout", None)
     if env is None:
         return ClientConfig.from_env(
-            data_center=data_center, base_url=base_url, rate_limit=rate_limit
+            data_center=data_center, base_url=base_url, rate_limit=rate_limit, timeout=timeout
         )
     if not data_center and not base_url:  # a flag replaces the environment's target entirely
         data_center, base_url = env.data_center, env.base_url
@@ -130,6 +138,7 @@ def client_config(args: argparse.Namespace) -> ClientConfig:
         data_center=data_center,
         base_url=base_url,
         rate_limit=rate_limit if rate_limit is not None else env.rate_limit,
+        timeout=timeout,
         environ=credentials_environ(env, os.environ),
     )
 
