@@ -126,27 +126,42 @@ def data_center_url(name: str) -> str:
     url = api.DATA_CENTERS.get(name.strip().lower())
     if url is None:
         valid = ", ".join(api.DATA_CENTERS)
-        raise ConfigError(f"unknown data center {name!r}; choose one of: {valid}")
+        # A long or odd value may be a pasted secret: only a short plain token is repeated.
+        shown = api.echo_token(name) or "(not shown: it is not a short name)"
+        raise ConfigError(f"unknown data center {shown}; choose one of: {valid}")
     return url
 
 
 def check_base_url(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.username is not None or parts.password is not None:
+    """The base URL without a trailing slash, or ConfigError. An error shows at most
+    scheme://host[:port] (api.shown_url): never userinfo, path, query or fragment."""
+    try:
+        parts = urlsplit(value.strip())
+        hostname = parts.hostname
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError:  # e.g. an unbalanced [ in the host
+        raise ConfigError(
+            "the base URL is not a valid URL (not shown, in case it holds a secret)"
+        ) from None
+    if has_credentials:
         # Never echo the URL: it carries credentials.
         raise ConfigError(
             "the base URL must not carry credentials (user:password@); "
             f"set {api.ENV_APP_KEY} and {api.ENV_MASTER_SECRET} instead"
         )
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"base URL {value!r} is not an http(s) URL with a host")
-    if parts.scheme == "http" and parts.hostname not in api.PLAIN_HTTP_HOSTS:
+    shown = api.shown_url(value)
+    named = f"base URL {shown}" if shown else "the base URL (not shown, in case it holds a secret)"
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise ConfigError(f"{named} is not an http(s) URL with a host")
+    if parts.scheme == "http" and hostname not in api.PLAIN_HTTP_HOSTS:
         raise ConfigError(
-            f"base URL {value!r} uses plain http to a remote host, which would expose the "
+            f"{named} uses plain http to a remote host, which would expose the "
             "master secret; use https (plain http is allowed for 127.0.0.1/localhost only)"
         )
     if parts.query or parts.fragment:
-        raise ConfigError(f"base URL {value!r} must not have a query or fragment")
+        raise ConfigError(
+            f"{named} must not have a query or fragment (not shown: it may hold a token)"
+        )
     return value.strip().rstrip("/")
 
 
@@ -158,13 +173,16 @@ def _required(environ: Mapping[str, str], name: str) -> str:
 
 
 def _parse_number(variable: str, text: str, unit: str) -> float:
-    """A finite float from an environment variable."""
+    """A finite float from an environment variable; the value is repeated in an error
+    only when it is a short plain token (api.echo_token), since it may be a pasted secret."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise ConfigError(f"{variable}={text!r} is not a number of {unit}") from None
+        shown = api.echo_token(text)
+        what = f"={shown}" if shown else " (its value is not shown)"
+        raise ConfigError(f"{variable}{what} is not a number of {unit}") from None
     return value
 
 

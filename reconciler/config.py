@@ -217,13 +217,22 @@ def _checks(
 
 def _check(key: str, value: Any) -> str | None:
     if key == "data_center" and value.strip().lower() not in api.DATA_CENTERS:
-        return f"unknown data center {value!r}; choose one of: {', '.join(api.DATA_CENTERS)}"
+        # Only a short plain token is repeated: anything else may be a pasted secret.
+        shown = api.echo_token(value) or "(not shown: it is not a short name)"
+        return f"unknown data center {shown}; choose one of: {', '.join(api.DATA_CENTERS)}"
     if key == "base_url":
-        parts = urlsplit(value)
-        if parts.username is not None or parts.password is not None:
+        try:
+            parts = urlsplit(value)
+            hostname = parts.hostname
+            credentials = parts.username is not None or parts.password is not None
+        except ValueError:
+            return "is not a valid URL (not shown, in case it holds a secret)"
+        if credentials:
             return "must not carry credentials (user:password@); name variables instead"
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return f"{value!r} is not an http(s) URL with a host"
+        if parts.scheme not in ("http", "https") or not hostname:
+            # Never the path, query or userinfo: a token may hide there (api.shown_url).
+            shown = api.shown_url(value) or "the URL (not shown, in case it holds a secret)"
+            return f"{shown} is not an http(s) URL with a host"
     if key.endswith("_env") and not _VARIABLE_RE.match(value):
         # Not echoed: what was pasted here instead of a variable name may be the secret itself.
         return (

@@ -7,14 +7,16 @@ bound with `set_defaults(func=...)`. This is the only layer that prints.
 from __future__ import annotations
 
 import argparse
+import base64
 import importlib
 import importlib.util
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from reconciler import __version__
+from reconciler import engagelab as api
 from reconciler.errors import ExitCode, ReconcileError
 
 # Order is the order shown in --help. A module that does not exist yet is simply not offered.
@@ -66,8 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args))
     except ReconcileError as error:
         if debug:
-            traceback.print_exc()
-        print(f"error: {error}", file=sys.stderr)
+            print(redact(traceback.format_exc(), args), end="", file=sys.stderr)
+        print(redact(f"error: {error}", args), file=sys.stderr)
         return int(error.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -81,12 +83,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if debug:
             raise
+        message = f"internal error: {type(error).__name__}: {error}"
         print(
-            f"internal error: {type(error).__name__}: {error}\n"
+            f"{redact(message, args)}\n"
             "This is a bug in reconcile; rerun with --debug for the traceback.",
             file=sys.stderr,
         )
         return int(ExitCode.ERROR)
+
+
+_MIN_SECRET = 4  # shorter values would blank out ordinary words; the client redacts likewise
+
+
+def credential_values(
+    args: argparse.Namespace | None = None, environ: Mapping[str, str] = os.environ
+) -> list[str]:
+    """The credential values in the environment, longest first: the app key and master secret
+    (ENGAGELAB_* and the variables the selected environment names), and each Basic token."""
+    names = [api.ENV_APP_KEY, api.ENV_MASTER_SECRET]
+    cached = getattr(args, "_environment", None)  # set by cli.common.environment(), if it ran
+    env = cached[0] if isinstance(cached, tuple) and cached else None
+    if env is not None:
+        names += [env.app_key_env, env.master_secret_env]
+    keys = {environ.get(n, "").strip() for n in names[0::2]} - {""}
+    secrets = {environ.get(n, "").strip() for n in names[1::2]} - {""}
+    values = keys | secrets
+    for key in keys:
+        for secret in secrets:
+            values.add(base64.b64encode(f"{key}:{secret}".encode()).decode("ascii"))
+    return sorted((v for v in values if len(v) >= _MIN_SECRET), key=len, reverse=True)
+
+
+def redact(text: str, args: argparse.Namespace | None = None) -> str:
+    """`text` with every credential value of the environment replaced by ***."""
+    for value in credential_values(args):
+        text = text.replace(value, "***")
+    return text
 
 
 def entry() -> None:
