@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,10 +29,15 @@ from tests.plugins.emulator import EMULATOR_NOW  # noqa: E402
 ENTRY = "from reconciler.cli.main import entry; entry()"
 
 
-def apply_argv(root: Path, base_url: str) -> list[str]:
+# Reruns come after the create settle time (120 s): a create killed in flight may land late.
+RERUN_AT = EMULATOR_NOW + timedelta(minutes=3)
+CONFIRM_AT = RERUN_AT + timedelta(minutes=1)
+
+
+def apply_argv(root: Path, base_url: str, now: datetime = EMULATOR_NOW) -> list[str]:
     return [
         sys.executable, "-c", ENTRY, "apply", "--root", str(root), "--base-url", base_url,
-        "--now", EMULATOR_NOW.isoformat(), "--auto-approve", "--quiet", "--parallelism", "3",
+        "--now", now.isoformat(), "--auto-approve", "--quiet", "--parallelism", "3",
     ]  # fmt: skip
 
 
@@ -58,12 +64,20 @@ def iteration(rng: random.Random, env: dict[str, str], messages: int) -> str:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         emu.set_faults(FaultConfig())
+        emu.set_now(RERUN_AT)
+        argv = apply_argv(root, emu.base_url, RERUN_AT)
         for _ in range(5):
             done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
             if done.returncode == 0:
                 break
         else:
             return f"FAIL ({point}): did not converge: {done.stdout}{done.stderr}"
+        # A name adopted after an unknown outcome is confirmed unique by the next run's listing.
+        emu.set_now(CONFIRM_AT)
+        argv = apply_argv(root, emu.base_url, CONFIRM_AT)
+        confirm = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        if confirm.returncode != 0:
+            return f"FAIL ({point}): the confirming run failed: {confirm.stdout}{confirm.stderr}"
         names = emu.names()
         created = [c for c in emu.calls() if c.method == "POST" and c.path == "/v4/schedules"]
         applied = sum(c.write_applied for c in created)

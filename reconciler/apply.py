@@ -1,26 +1,30 @@
 """Carries out a Plan on EngageLab: the one module that both calls the API and records state.
 
-Not pure. It dispatches on `Change.action` only. Every write is announced by a durable intent and
-its outcome recorded durably after, so a kill at any point leaves a state the next run finishes.
+Not pure. `Applier` dispatches on `Change.action`, one handler per action. Every write is
+announced by a durable intent and its outcome recorded durably after, so a kill at any point
+leaves a state the next run finishes. What is live under a name is asked of one RemoteNames.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 from reconciler.canonical import digest
 from reconciler.client import EngageLabClient
-from reconciler.engagelab import MIN_LEAD
+from reconciler.diff import diff_bodies
+from reconciler.drift import BODY_KEYS, body_of, describe_owner, owner_of, with_owner
 from reconciler.errors import ApiError, BlockedError, ExitCode, ReconcileError, UnsafePlanError
 from reconciler.plan import Action, Change, Plan
+from reconciler.plan_gates import lead_gate, window_for
 from reconciler.recorder import Recorder
+from reconciler.remote_names import Listing, RemoteNames
 from reconciler.resources import TriggerKind
+from reconciler.settings import Settings
 from reconciler.state import (
     Intent,
     IntentCleared,
@@ -32,15 +36,21 @@ from reconciler.state import (
     ScheduleForgotten,
     ScheduleRecord,
     ScheduleUpdated,
+    Target,
+    TargetBound,
+    UniquenessConfirmed,
+    target_mismatch,
 )
-from reconciler.timing import format_utc, gate_start
+from reconciler.timing import format_utc
 
 Clock = Callable[[], datetime]
-BODY_KEYS = ("name", "enabled", "trigger", "push")
-LISTING_ATTEMPTS = 4
+# Checks a `backup_time: "now"` create again at the instant it is sent: the address and that
+# instant in, an error-level finding (quiet hours, min_gap) out, or None.
+Recheck = Callable[[str, datetime], str | None]
 # Answers after which every further call would fail the same way: stop launching new ones.
 _FATAL_STATUS = frozenset({401, 403})
 _FATAL_CODES = frozenset({21004, 21008, 23009})
+WRONG_TARGET_SHARE = 0.5  # more recorded live schedules missing than this: wrong AppKey?
 
 
 class Status(StrEnum):
@@ -63,6 +73,7 @@ class Outcome:
     detail: str = ""
     exhausted: bool = False  # failed because retries ran out
     retry_helps: bool = True  # False: a rerun fails the same way until a person acts
+    warning: str = ""  # shown whatever the status: something a person should know
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +83,10 @@ class ApplyReport:
 
     def with_status(self, *statuses: Status) -> list[Outcome]:
         return [o for o in self.outcomes if o.status in statuses]
+
+    @property
+    def warnings(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.warning]
 
     @property
     def exit_code(self) -> ExitCode:
@@ -97,13 +112,30 @@ class ApplyOptions:
     allow_destroy: bool = False
 
 
+class ConflictError(ReconcileError):
+    """A name this run would create or owns is live on EngageLab without this state knowing."""
+
+
+class ClockSkewError(ReconcileError):
+    """The API's clock and ours disagree: every send-time gate would be measured wrongly."""
+
+
+def plan_settings(plan: Plan, base: Settings | None = None) -> Settings:
+    """The settings the plan was judged with (the gates must use the same at call time)."""
+    return replace(
+        base or Settings(),
+        site_time_zone=plan.settings.site_time_zone,
+        smart_window=plan.settings.smart_window,
+    )
+
+
 def preflight(plan: Plan, now: datetime, options: ApplyOptions) -> None:
     """Refuse, before any call, a plan with blockers, an unapproved mass delete, or a change that
     has come too close to firing since the plan was made. Pure."""
     reasons = [f"  {b.address}: {b.reason}" for b in plan.blockers]
-    zone = ZoneInfo(plan.settings.site_time_zone)
+    settings = plan_settings(plan)
     for change in plan.changes:
-        late = too_late(change, now, zone)
+        late = too_late(change, now, settings)
         if late:
             reasons.append(f"  {change.address}: {late}")
     if reasons:
@@ -117,36 +149,11 @@ def preflight(plan: Plan, now: datetime, options: ApplyOptions) -> None:
         )
 
 
-def too_late(change: Change, now: datetime, zone: ZoneInfo) -> str | None:
-    """Why a write must not be made at `now`, or None. Pure.
-
-    Both versions count: the new one must not start firing within MIN_LEAD, and the one it
-    changes must not have started (or start within MIN_LEAD) either, or the call would race
-    EngageLab's own send and some users would get the old copy and then the new one.
-    """
-    writes = (Action.CREATE, Action.UPDATE, Action.REPLACE)
-    if change.kind != "schedule" or change.action not in writes or change.after is None:
+def too_late(change: Change, at: datetime, settings: Settings) -> str | None:
+    """Why a write of `change` must not land at `at`, or None. Pure (plan_gates.lead_gate)."""
+    if change.kind != "schedule":
         return None
-    lead = int(MIN_LEAD.total_seconds() // 60)
-    first = gate_start(change.after["trigger"], zone, now)
-    if first is not None and first < now + MIN_LEAD:
-        if first <= now:
-            return (
-                f"began firing on {format_utc(first)} in the earliest time zones: sent now "
-                "it would arrive at the wrong local time there; move its time and plan again"
-            )
-        return (
-            f"starts firing on {format_utc(first)}, less than {lead} minutes from "
-            "now; move its time and plan again"
-        )
-    if change.action is not Action.CREATE and change.before is not None:
-        old_first = gate_start(change.before["trigger"], zone, now)
-        if old_first is not None and old_first < now + MIN_LEAD:
-            return (
-                f"the version on EngageLab starts firing on {format_utc(old_first)}, less than "
-                f"{lead} minutes from now (or already has): changing it now would race the send"
-            )
-    return None
+    return lead_gate(change.action, change.before, change.after, at, settings)
 
 
 def _kind(body: Mapping[str, Any]) -> TriggerKind:
@@ -155,6 +162,10 @@ def _kind(body: Mapping[str, Any]) -> TriggerKind:
 
 def _name(change: Change) -> str:
     return change.address.removeprefix("schedule.")
+
+
+def _ids(items: Iterable[Mapping[str, Any]]) -> str:
+    return ", ".join(sorted(str(s.get("schedule_id")) for s in items))
 
 
 class Applier:
@@ -169,6 +180,9 @@ class Applier:
         clock: Clock,
         options: ApplyOptions,
         on_outcome: Callable[[Outcome], None] | None = None,
+        settings: Settings | None = None,
+        target: Target | None = None,
+        recheck: Recheck | None = None,
     ) -> None:
         self._plan = plan
         self._recorder = recorder
@@ -176,22 +190,49 @@ class Applier:
         self._clock = clock
         self._options = options
         self._on_outcome = on_outcome
+        self._settings = plan_settings(plan, settings)
+        self._target = target
+        self._recheck = recheck
         self._outcomes: list[Outcome] = []
         self._stop_reason: str | None = None
-        self._remote: dict[str, list[dict[str, Any]]] | None = None
-        self._listing_problem = "the remote schedules were not listed"
+        self._names = RemoteNames(client, clock)
         self._rename_deletes: dict[str, Change] = {}
-        self._gone: set[str] = set()  # remote ids this run deleted (still in the listing)
-        self._zone = ZoneInfo(plan.settings.site_time_zone)
+        self._called: set[str] = set()  # addresses whose write reached the network
+        self._handlers: dict[Action, Callable[[Change], Awaitable[None]]] = {
+            Action.CREATE: self._on_create,
+            Action.UPDATE: self._on_update,
+            Action.REPLACE: self._on_replace,
+            Action.FORGET: self._on_forget,
+            Action.DELETE: self._on_delete,
+        }
+
+    @property
+    def _lineage(self) -> str:
+        return self._recorder.state.lineage
+
+    def _record(self, name: str) -> ScheduleRecord | None:
+        return self._recorder.state.schedules.get(name)
 
     async def run(self) -> ApplyReport:
         calls_before = self._client.calls_made
         plans = [c for c in self._plan.changes if c.kind == "plan"]
         schedules = [c for c in self._plan.changes if c.kind == "schedule"]
-        if any(c.action in (Action.CREATE, Action.REPLACE, Action.DELETE) for c in schedules):
+        unverified = self._recorder.state.unverified()
+        if unverified or any(
+            c.action in (Action.CREATE, Action.REPLACE, Action.DELETE) for c in schedules
+        ):
             # One consistent listing before any write: it guards every create against a name
-            # that is already live, and lets interrupted creates be found by name.
-            await self._load_remote()
+            # that is already live, lets interrupted creates be found by name, and re-checks
+            # the names whose uniqueness is not confirmed yet.
+            listing = await self._names.load()
+            self._check_clock()
+            self._check_not_wrong_target(listing)
+            self._check_conflicts(schedules, listing)
+            await self._verify(unverified, listing)
+        elif any(c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE) for c in schedules):
+            await self._client.list_plans()  # one cheap read, for the server's clock
+            self._check_clock()
+        await self._bind_target()  # before the first write, after the reads that may refuse
         failed_plans = await self._run_all(plans, self._plan_change)
         deletes = {c.address: c for c in schedules if c.action is Action.DELETE}
         # A rename deletes the old name before creating the new one: the two have the same
@@ -202,96 +243,190 @@ class Applier:
             if c.action is Action.CREATE and c.renamed_from in deletes
         }
         writes = [
-            c
-            for c in schedules
-            if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.FORGET)
+            c for c in schedules if c.action in self._handlers and c.action is not Action.DELETE
         ]
         blocked = [c for c in writes if c.plan_id in failed_plans and c.after is not None]
         for change in blocked:
             self._note(change, Status.NOT_ATTEMPTED, f"plan.{change.plan_id} was not applied")
         await self._run_all([c for c in writes if c not in blocked], self._schedule_write)
-        created = [
-            o.address
-            for o in list(self._outcomes)
-            if o.action in (Action.CREATE, Action.REPLACE) and o.status in DONE
-        ]
-        if created:
-            await self._verify_unique(created)
-        await self._run_all(list(deletes.values()), self._delete)
+        done = {o.address for o in self._outcomes if o.status in DONE}
+        created = [r for r in self._recorder.state.unverified() if r.address in done]
+        if created and self._stop_reason is None:
+            await self._verify_after_create(created)
+        await self._run_all(list(deletes.values()), self._on_delete)
         return ApplyReport(tuple(self._outcomes), self._client.calls_made - calls_before)
 
-    async def _load_remote(self) -> None:
-        """List every remote schedule until two passes agree (pages shift under deletes).
-
-        Runs before any write; if no reliable listing can be had, the apply stops here with
-        nothing sent (a create could otherwise duplicate a live name).
-        """
-        previous: dict[str, dict[str, Any]] | None = None
-        for _ in range(LISTING_ATTEMPTS):
-            listing = {str(s.get("schedule_id")): s for s in await self._client.list_schedules()}
-            if previous is not None and listing.keys() == previous.keys():
-                self._remote = {}
-                for item in listing.values():
-                    self._remote.setdefault(str(item.get("name")), []).append(item)
-                return
-            previous = listing
-        raise ReconcileError(
-            "the remote schedule list kept changing while it was read (another tool is "
-            "writing to this AppKey); nothing was sent. Apply again when it is quiet"
-        )
-
-    async def _verify_unique(self, addresses: list[str]) -> None:
-        """After creating, make sure no name this run created is live twice.
-
-        The pre-write listing cannot stop another machine (whose lock is not ours) creating the
-        same name at the same moment. A run that finds a second live copy deletes its own new
-        one: the other run may have finished and will not look again. If both runs find each
-        other, both delete theirs and both report it: a missed send, never a double one.
-        """
-        # One pass, not the two the pre-write listing takes: a shifted page could only hide a
-        # duplicate if another machine's create and someone's deletes coincide with this read,
-        # and it saves a full listing on every apply that creates.
-        by_address = {c.address: c for c in self._plan.changes}
-        remote: dict[str, list[dict[str, Any]]] = {}
-        try:
-            listed = await self._client.list_schedules()
-        except ApiError as error:
-            # The creates are done and recorded; say so, and how to finish the check.
-            self._note(
-                by_address[addresses[0]],
-                Status.FAILED,
-                f"created, but the check for a second live copy of the {len(addresses)} new "
-                f"name(s) could not list the schedules ({error}); `reconcile plan --refresh` "
-                "shows any such copy",
-                exhausted=error.exhausted,
-            )
+    # --- before any write -------------------------------------------------------------------
+    async def _bind_target(self) -> None:
+        """Refuse a state applied elsewhere; bind a new one to this API and AppKey."""
+        if self._target is None:
             return
-        for item in listed:
-            remote.setdefault(str(item.get("name")), []).append(item)
-        for address in addresses:
-            name = address.removeprefix("schedule.")
-            record = self._recorder.state.schedules.get(name)
-            if record is None or record.schedule_id is None:
-                continue
-            ours = record.schedule_id
-            known = {ours, *record.superseded, *self._gone}
-            others = sorted(
-                str(s.get("schedule_id"))
-                for s in remote.get(name, [])
-                if str(s.get("schedule_id")) not in known
+        state = self._recorder.state
+        mismatch = target_mismatch(state, self._target)
+        if mismatch is not None:
+            raise ReconcileError(mismatch)
+        if state.target is None:
+            await self._recorder.record(TargetBound(target=self._target))
+
+    def _check_clock(self) -> None:
+        """Refuse to write when the API's Date header and our clock disagree: every gate is
+        measured on our clock, and EngageLab fires on its own."""
+        seen = self._client.server_date()
+        if seen is None:
+            return  # no Date header: nothing to compare
+        server, age = seen
+        ours = self._clock()
+        skew = (server + timedelta(seconds=age) - ours).total_seconds()
+        bound = self._settings.max_clock_skew_seconds
+        if abs(skew) > bound:
+            raise ClockSkewError(
+                f"the API's clock reads {server:%Y-%m-%d %H:%M:%S} UTC and this machine's "
+                f"{ours:%Y-%m-%d %H:%M:%S} UTC: {abs(skew):.0f} s apart, more than the "
+                f"{bound:.0f} s allowed (max_clock_skew_seconds). Fix this machine's clock "
+                "(NTP); nothing was sent"
             )
-            if not others:
+
+    def _check_not_wrong_target(self, listing: Listing) -> None:
+        """Stop when most recorded live schedules are not on EngageLab at all: a delete would
+        then answer "not found" and look done while the message still goes out elsewhere."""
+        now = self._clock()
+        live = [
+            r
+            for r in self._recorder.state.schedules.values()
+            if r.schedule_id is not None
+            and r.body is not None
+            and r.intent is None
+            and not (win := window_for(r.body["trigger"], self._settings, now)).immediate
+            and not win.is_over(now, r.applied_at)
+        ]
+        missing = [r for r in live if r.schedule_id not in listing.ids]
+        if live and len(missing) > WRONG_TARGET_SHARE * len(live):
+            shown = ", ".join(r.address for r in missing[:5])
+            raise ReconcileError(
+                f"{len(missing)} of the {len(live)} schedules this state records as live are not "
+                f"on EngageLab ({shown}{', ...' if len(missing) > 5 else ''}): wrong AppKey or "
+                "data center? Nothing was sent. If they were deleted in the console, "
+                "`reconcile refresh` records that"
+            )
+
+    def _check_conflicts(self, schedules: list[Change], listing: Listing) -> None:
+        """Refuse the whole run, before its first write, when a name the specs own is live on
+        EngageLab in a copy this state does not record (another state file, a rolled-back state,
+        another tool). Creating beside it would send the message twice."""
+        found: list[str] = []
+        creating = {
+            _name(c): c
+            for c in schedules
+            if c.action in (Action.CREATE, Action.REPLACE) and c.after is not None
+        }
+        leaving = {_name(c) for c in schedules if c.after is None}
+        names = set(creating) | {
+            r.name for r in self._recorder.state.schedules.values() if r.name not in leaving
+        }
+        for name in sorted(names):
+            record = self._record(name)
+            if record is not None and (
+                record.verify_after is not None
+                or (record.intent is not None and record.intent.action == "create")
+            ):
+                continue  # our own copies: verification and resume decide about them
+            if record is None and name not in creating:
                 continue
-            change = by_address[address]
-            await self._delete_id(name, change.plan_id, ours)
-            self._note(
-                change,
+            if record is not None and name not in creating and record.schedule_id is None:
+                continue
+            named = creating.get(name)
+            planned = {named.schedule_id, *named.superseded} if named is not None else set()
+            others = [
+                s
+                for s in self._names.unknown_copies(name, record, listing) or []
+                if str(s.get("schedule_id")) not in planned  # a reviewed replace deletes it
+            ]
+            for item in others:
+                found.append(
+                    f"  schedule.{name}: live as {item.get('schedule_id')}, "
+                    f"{describe_owner(item, self._lineage)}"
+                )
+        if found:
+            raise ConflictError(
+                "names the specs own are live on EngageLab in copies this state does not record; "
+                "nothing was sent:\n" + "\n".join(found) + "\nAdopt one with `reconcile import "
+                "schedule.<name> <id>` (or `reconcile import --match-names`), or delete it in the "
+                "console, then apply again"
+            )
+
+    # --- uniqueness verification ------------------------------------------------------------
+    async def _verify(
+        self, records: Iterable[ScheduleRecord], listing: Listing, *, later_run: bool = True
+    ) -> None:
+        """Confirm, or repair, names created earlier whose uniqueness is not confirmed.
+
+        A second copy that carries this state's lineage is a slow earlier create that landed
+        late: it is deleted, the recorded copy stays. A copy from elsewhere means two writers
+        created the name at once: this run deletes its own copy, so the message is missed
+        rather than sent twice, and says so. Until a listing taken after the settle time (two
+        agreeing passes after an unknown outcome) shows one copy, the check stays pending. A
+        name created or adopted after an unknown outcome is confirmed only by a later run.
+        """
+        confirmed: list[UniquenessConfirmed] = []
+        for record in records:
+            current = self._record(record.name)
+            if current is None or current.verify_after is None or current.schedule_id is None:
+                continue
+            if listing.taken_at < current.verify_after:
+                continue  # a late write may still land: check again on a later run
+            extras = self._names.unknown_copies(current.name, current, listing) or []
+            mine = [s for s in extras if owner_of(s) == self._lineage]
+            theirs = [s for s in extras if owner_of(s) != self._lineage]
+            address = current.address
+            for item in mine:
+                await self._delete_id(current.name, current.plan_id, str(item["schedule_id"]))
+                self._warn(
+                    address,
+                    f"deleted {item['schedule_id']}, a second copy of {address} that an earlier "
+                    "create whose outcome was unknown left behind (it landed late)",
+                )
+            if theirs:
+                ours = current.schedule_id
+                await self._delete_id(current.name, current.plan_id, ours)
+                self._outcome(
+                    address,
+                    Action.CREATE,
+                    Status.FAILED,
+                    f"another run or tool created {current.name} too ({_ids(theirs)}, "
+                    f"{describe_owner(theirs[0], self._lineage)}); this run deleted its own copy "
+                    f"({ours}) so that it is never sent twice. Record the live one here with "
+                    f"`reconcile import {address} <id>`",
+                    retry_helps=False,
+                )
+                continue
+            sure = not current.uncertain or (listing.agreed and later_run)
+            if current.schedule_id in listing.ids and sure:
+                confirmed.append(
+                    UniquenessConfirmed(name=current.name, schedule_id=current.schedule_id)
+                )
+        if confirmed:
+            await self._recorder.record(*confirmed)  # one journal write for them all
+
+    async def _verify_after_create(self, records: list[ScheduleRecord]) -> None:
+        """After creating, list once more: another machine (whose lock is not ours) may have
+        created the same name at the same moment. A failed listing leaves the check pending in
+        the state, so the next apply makes it before anything else."""
+        try:
+            listing = await self._names.load(passes=1)
+        except (ApiError, ReconcileError) as error:
+            shown = ", ".join(r.address for r in records[:5])
+            more = f" and {len(records) - 5} more" if len(records) > 5 else ""
+            self._outcome(
+                records[0].address,
+                Action.CREATE,
                 Status.FAILED,
-                f"another run or tool created {name} at the same moment ({', '.join(others)}); "
-                f"this run deleted its own copy ({ours}) so that it is never sent twice. Record "
-                f"the live one here with `reconcile import {address} <id>`",
+                f"created, but the check that no second copy of {shown}{more} is live could not "
+                f"list the schedules ({error}); the check stays pending in the state and the "
+                "next `reconcile apply` makes it first",
                 retry_helps=False,
             )
+            return
+        await self._verify(records, listing, later_run=False)
 
     # --- plumbing -------------------------------------------------------------------------
     async def _run_all(
@@ -310,6 +445,18 @@ class Applier:
                     await handler(change)
                 except ApiError as error:
                     self._api_failure(change, error)
+                except ReconcileError as error:  # the state could not be written
+                    self._stop_reason = f"not sent: {error}"
+                    if change.address in self._called:
+                        self._note(
+                            change,
+                            Status.UNKNOWN,
+                            f"the call was made but its outcome could not be recorded ({error}); "
+                            "its intent is on disk, so the next apply looks it up by name first",
+                            retry_helps=False,
+                        )
+                    else:
+                        self._note(change, Status.NOT_ATTEMPTED, str(error), retry_helps=False)
                 if change.kind == "plan" and self._last_status(change) not in DONE:
                     failed.add(change.plan_id)
 
@@ -324,17 +471,32 @@ class Applier:
                 return outcome.status
         return None
 
-    def _note(self, change: Change, status: Status, detail: str = "", **kw: bool) -> None:
-        outcome = Outcome(change.address, change.action, status, detail, **kw)
+    def _outcome(
+        self, address: str, action: Action, status: Status, detail: str, **kw: Any
+    ) -> None:
+        outcome = Outcome(address, action, status, detail, **kw)
         self._outcomes.append(outcome)
         if self._on_outcome is not None:
             self._on_outcome(outcome)
 
+    def _note(self, change: Change, status: Status, detail: str = "", **kw: Any) -> None:
+        self._outcome(change.address, change.action, status, detail, **kw)
+
+    def _warn(self, address: str, text: str) -> None:
+        self._outcome(address, Action.DELETE, Status.APPLIED, "", warning=text)
+
     def _api_failure(self, change: Change, error: ApiError) -> None:
-        if error.outcome_unknown:
+        if getattr(error, "gated", False):
+            self._note(
+                change,
+                Status.UNKNOWN if error.outcome_unknown else Status.FAILED,
+                f"{error}",
+                retry_helps=False,
+            )
+        elif error.outcome_unknown:
             then = (
-                "its intent stays recorded: the next apply looks it up by name before sending "
-                "anything"
+                "its intent stays recorded: the next apply looks it up by name, and sends "
+                f"nothing before {self._settle_text()}"
                 if error.method == "POST" and change.kind == "schedule"
                 else "the next apply checks it again"
             )
@@ -351,6 +513,29 @@ class Applier:
                 "names) and the base URL"
             )
 
+    def _settle(self) -> timedelta:
+        return timedelta(seconds=self._settings.create_settle_seconds)
+
+    def _settle_text(self) -> str:
+        return format_utc(self._clock() + self._settle())
+
+    def _guard(
+        self, change: Change, before: Mapping[str, Any] | None = None
+    ) -> Callable[[float], str | None]:
+        """The lead-time rule for one write attempt: `worst` seconds from now it may land."""
+
+        def check(worst: float) -> str | None:
+            at = self._clock() + timedelta(seconds=worst)
+            found = lead_gate(
+                change.action, before or change.before, change.after, at, self._settings
+            )
+            immediate = change.window is not None and change.window.immediate
+            if found is None and self._recheck is not None and immediate:
+                found = self._recheck(change.address, at)
+            return None if found is None else f"not sent: {found}"
+
+        return check
+
     # --- push plans ------------------------------------------------------------------------
     async def _plan_change(self, change: Change) -> None:
         if change.action is Action.RETIRE:
@@ -360,26 +545,59 @@ class Applier:
         if change.action not in (Action.CREATE, Action.UPDATE) or change.after is None:
             return
         description = str(change.after["plan_description"])
+        self._called.add(change.address)
         await self._client.upsert_plan(change.plan_id, description)
         await self._recorder.record(
             PlanUpserted(plan_id=change.plan_id, description=description, at=self._clock())
         )
         self._note(change, Status.APPLIED)
 
-    # --- schedules: create / update / replace / forget ---------------------------------------
+    # --- schedules ---------------------------------------------------------------------------
     async def _schedule_write(self, change: Change) -> None:
+        """Dispatch on the action; every write is gated at call time first."""
+        if change.action is not Action.FORGET:
+            late = too_late(change, self._clock(), self._settings)
+            if late:
+                self._note(change, Status.NOT_ATTEMPTED, late)
+                return
+        await self._handlers[change.action](change)
+
+    async def _on_forget(self, change: Change) -> None:
+        """Removed from the specs, sent and expired remotely: drop it from the state, no call."""
+        await self._recorder.record(ScheduleForgotten(name=_name(change)))
+        self._note(change, Status.RECORDED, "dropped from state: it already went out")
+
+    async def _on_update(self, change: Change) -> None:
+        """PUT over the recorded id; leftover copies of an interrupted replace go first.
+
+        Recovery: an update whose outcome is unknown reads the live schedule first, and gates on
+        that version, not on the recorded one (it may be either).
+        """
         name = _name(change)
-        if change.action is Action.FORGET:
-            await self._recorder.record(ScheduleForgotten(name=name))
-            self._note(change, Status.RECORDED, "dropped from state: it already went out")
+        record = self._record(name)
+        if record is None or record.schedule_id is None:
+            await self._on_replace(change)
             return
-        late = too_late(change, self._clock(), self._zone)
-        if late:
-            self._note(change, Status.NOT_ATTEMPTED, late)
+        for old_id in change.superseded:
+            await self._delete_id(name, change.plan_id, old_id)
+        if record.intent is not None and record.intent.action == "update":
+            await self._resume_update(change, record.schedule_id)
             return
+        await self._update(change, record.schedule_id)
+
+    async def _on_replace(self, change: Change) -> None:
+        """Delete the old copies, then create: two live tasks with one name would be a double
+        send. Also finishes an interrupted replace (a create with old ids still to delete)."""
+        name = _name(change)
+        for old_id in (*([change.schedule_id] if change.schedule_id else []), *change.superseded):
+            await self._delete_id(name, change.plan_id, old_id)
+        await self._create_or_resume(change)
+
+    async def _on_create(self, change: Change) -> None:
+        """Create; a rename deletes its old name first and creates nothing if that fails."""
         renamed = self._rename_deletes.get(change.address)
         if renamed is not None:
-            await self._delete(renamed)
+            await self._on_delete(renamed)
             if self._last_status(renamed) not in DONE:
                 self._note(
                     change,
@@ -388,17 +606,10 @@ class Applier:
                     "created, so the two copies are never live together",
                 )
                 return
-        record = self._recorder.state.schedules.get(name)
-        if change.action is Action.UPDATE and record is not None and record.schedule_id:
-            for old_id in change.superseded:  # leftover duplicates go before anything else
-                await self._delete_id(name, change.plan_id, old_id)
-            await self._update(change, record.schedule_id)
-            return
-        # A replace, or a create that finishes an interrupted replace: old copies go first, so
-        # two live tasks with one name (and so a double send) can never be left behind.
-        for old_id in (*([change.schedule_id] if change.schedule_id else []), *change.superseded):
-            await self._delete_id(name, change.plan_id, old_id)
-        record = self._recorder.state.schedules.get(name)
+        await self._on_replace(change)
+
+    async def _create_or_resume(self, change: Change) -> None:
+        record = self._record(_name(change))
         if record is not None and record.intent is not None and record.intent.action == "create":
             await self._resume_create(change, record)
         else:
@@ -407,31 +618,29 @@ class Applier:
     async def _create_checked(self, change: Change) -> None:
         """Create, unless the name is already live on EngageLab without state knowing it."""
         name = _name(change)
-        found = self._lookup(name)
+        found = self._names.unknown_copies(name, self._record(name))
         if found is None:
             self._note(
                 change,
                 Status.NOT_ATTEMPTED,
-                f"{self._listing_problem}; not created, since a name that is already live "
+                f"{self._names.problem}; not created, since a name that is already live "
                 "would then be sent twice",
             )
             return
         if found:
-            ids = ", ".join(sorted(str(s.get("schedule_id")) for s in found))
+            # _check_conflicts refuses these before any write; this is the last line.
             self._note(
                 change,
                 Status.FAILED,
-                f"a live schedule named {name} already exists on EngageLab ({ids}) but this "
-                "state does not record it (was the state lost or rolled back, or does another "
-                f"tool use the name?). Adopt it with `reconcile import {change.address} <id>` "
-                "or `reconcile import --match-names`, or delete it in the console. Nothing was "
-                "created",
+                f"a live schedule named {name} already exists on EngageLab ({_ids(found)}), "
+                f"{describe_owner(found[0], self._lineage)}. Adopt it with `reconcile import "
+                f"{change.address} <id>`, or delete it in the console. Nothing was created",
                 retry_helps=False,
             )
             return
         await self._create(change)
 
-    async def _create(self, change: Change) -> None:
+    async def _create(self, change: Change, *, uncertain: bool = False) -> None:
         assert change.after is not None
         name, now = _name(change), self._clock()
         win = change.window
@@ -446,55 +655,71 @@ class Applier:
             IntentRecorded(name=name, plan_id=change.plan_id, intent=intent)
         )
         try:
-            schedule_id = await self._client.create_schedule(change.after)
+            self._called.add(change.address)
+            schedule_id = await self._client.create_schedule(
+                with_owner(change.after, self._lineage), guard=self._guard(change)
+            )
         except ApiError as error:
             if not error.outcome_unknown:
+                self._called.discard(change.address)
                 await self._recorder.record(IntentCleared(name=name))
+            else:
+                # The settle time counts from the last moment the request could have been sent.
+                later = intent.model_copy(update={"started_at": self._clock()})
+                await self._recorder.record(
+                    IntentRecorded(name=name, plan_id=change.plan_id, intent=later)
+                )
             raise
-        await self._recorder.record(self._created(change, schedule_id, change.after))
+        await self._recorder.record(
+            self._created(change, schedule_id, change.after, verify_after=now, uncertain=uncertain)
+        )
         self._note(change, Status.APPLIED, f"schedule_id {schedule_id}")
 
     async def _resume_create(self, change: Change, record: ScheduleRecord) -> None:
-        """A create whose outcome is unknown: adopt it by name, or create it only if it cannot
-        have been sent already."""
+        """A create whose outcome is unknown: adopt it by name, or create it again only once the
+        settle time has passed and it cannot have been sent already.
+
+        A slow write may land long after the client gave up, so before the settle time nothing
+        is created; a found copy that has begun sending is recorded as it is, never updated.
+        """
         assert record.intent is not None and change.after is not None
-        found = self._lookup(_name(change))
+        name = _name(change)
+        found = self._names.unknown_copies(name, record)
+        settled_at = record.intent.started_at + self._settle()
+        now = self._clock()
         if found is None:
             self._note(
                 change,
                 Status.UNKNOWN,
-                f"an earlier create's outcome is unknown and {self._listing_problem}: not "
+                f"an earlier create's outcome is unknown and {self._names.problem}: not "
                 "re-created; apply again later",
             )
             return
-        if len(found) > 1:
-            ids = ", ".join(sorted(str(s.get("schedule_id")) for s in found))
+        mine = [s for s in found if owner_of(s) in (self._lineage, None)]
+        if len(found) > 1 or (found and not mine):
             self._note(
                 change,
                 Status.FAILED,
-                f"{len(found)} live schedules are named {_name(change)} on EngageLab ({ids}); "
-                "delete the extra ones in the console, then apply again. Nothing was created",
+                f"{len(found)} live schedule(s) named {name} on EngageLab ({_ids(found)}), "
+                f"{describe_owner(found[0], self._lineage)}; delete the extra ones in the "
+                "console, then apply again. Nothing was created",
                 retry_helps=False,
             )
             return
         if found:
-            remote = found[0]
-            body = {k: remote[k] for k in BODY_KEYS if k in remote}
-            schedule_id = str(remote["schedule_id"])
-            await self._recorder.record(self._created(change, schedule_id, body))
-            if digest(body) == change.digest_after:
-                self._note(change, Status.ADOPTED, f"found by name as schedule_id {schedule_id}")
-            elif _kind(body) == _kind(change.after):
-                await self._update(change, schedule_id, adopted=True)
-            else:
-                self._note(
-                    change,
-                    Status.FAILED,
-                    f"adopted schedule_id {schedule_id} by name, but its trigger kind differs "
-                    "from the plan's; run `reconcile plan` again to review the replace",
-                )
+            await self._adopt(change, found[0], settled_at)
             return
-        intent, now = record.intent, self._clock()
+        if now < settled_at:
+            self._note(
+                change,
+                Status.UNKNOWN,
+                f"an earlier create's outcome is unknown and it is not listed yet; a slow write "
+                f"may still land, so nothing is sent before {format_utc(settled_at)} "
+                f"({self._settings.create_settle_seconds:.0f} s settle time): run `reconcile "
+                "apply` again after that",
+            )
+            return
+        intent = record.intent
         if intent.immediate or (intent.fires_from is not None and now >= intent.fires_from):
             self._note(
                 change,
@@ -507,25 +732,96 @@ class Applier:
                 retry_helps=False,
             )
             return
-        await self._create(change)
+        await self._create(change, uncertain=True)
 
-    async def _update(self, change: Change, schedule_id: str, *, adopted: bool = False) -> None:
+    async def _adopt(self, change: Change, remote: Mapping[str, Any], settled_at: datetime) -> None:
+        """Record a found copy of an interrupted create; update it only if it is not sending."""
+        assert change.after is not None
+        body = body_of(remote)
+        schedule_id = str(remote["schedule_id"])
+        verify_after = max(self._clock(), settled_at)
+        await self._recorder.record(
+            self._created(change, schedule_id, body, verify_after=verify_after, uncertain=True)
+        )
+        if digest(body) == change.digest_after:
+            self._note(change, Status.ADOPTED, f"found by name as schedule_id {schedule_id}")
+            return
+        if _kind(body) != _kind(change.after):
+            self._note(
+                change,
+                Status.FAILED,
+                f"adopted schedule_id {schedule_id} by name, but its trigger kind differs "
+                "from the plan's; run `reconcile plan` again to review the replace",
+            )
+            return
+        found = replace_before(change, body)
+        late = too_late(found, self._clock(), self._settings)
+        if late:
+            self._note(
+                change,
+                Status.ADOPTED,
+                f"found by name as schedule_id {schedule_id}, in another version that is "
+                f"already sending or about to ({late}); recorded as it is and not changed: "
+                "`reconcile plan` shows the difference",
+            )
+            return
+        await self._update(found, schedule_id, adopted=True)
+
+    async def _resume_update(self, change: Change, schedule_id: str) -> None:
+        """An update whose outcome is unknown: gate on the live version and diff against it."""
+        assert change.after is not None
+        live = await self._client.get_schedule(schedule_id)
+        if live is None:
+            self._note(
+                change,
+                Status.FAILED,
+                f"EngageLab does not know schedule_id {schedule_id} any more (deleted in the "
+                "console, or a wrong AppKey?); `reconcile plan --refresh` shows it",
+                retry_helps=False,
+            )
+            return
+        body = body_of(live)
+        if digest(body) == change.digest_after:
+            await self._record_updated(change)
+            self._note(change, Status.ADOPTED, "the interrupted update had been applied")
+            return
+        found = replace_before(change, body)
+        late = too_late(found, self._clock(), self._settings)
+        if late:
+            self._note(change, Status.NOT_ATTEMPTED, late, retry_helps=False)
+            return
+        paths = ", ".join(d.path for d in diff_bodies(body, change.after)[:6])
+        await self._update(found, schedule_id, detail=f"changed against the live version: {paths}")
+
+    async def _update(
+        self, change: Change, schedule_id: str, *, adopted: bool = False, detail: str = ""
+    ) -> None:
         assert change.after is not None
         name, now = _name(change), self._clock()
         intent = Intent(action="update", digest=change.digest_after, started_at=now)
         await self._recorder.record(
             IntentRecorded(name=name, plan_id=change.plan_id, intent=intent)
         )
-        patch = {k: change.after[k] for k in BODY_KEYS if k in change.after}
+        sent = with_owner(change.after, self._lineage)
+        patch = {k: sent[k] for k in BODY_KEYS if k in sent}
         try:
-            await self._client.update_schedule(schedule_id, patch)
+            self._called.add(change.address)
+            await self._client.update_schedule(schedule_id, patch, guard=self._guard(change))
         except ApiError as error:
             if not error.outcome_unknown:
+                self._called.discard(change.address)
                 await self._recorder.record(IntentCleared(name=name))
             raise
+        await self._record_updated(change)
+        if adopted:
+            detail = f"adopted schedule_id {schedule_id} by name, then updated"
+        self._note(change, Status.ADOPTED if adopted else Status.APPLIED, detail)
+
+    async def _record_updated(self, change: Change) -> None:
+        assert change.after is not None
         await self._recorder.record(
             ScheduleUpdated(
-                name=name,
+                name=_name(change),
                 plan_id=change.plan_id,
                 body=change.after,
                 digest=change.digest_after or digest(change.after),
@@ -533,11 +829,15 @@ class Applier:
                 at=self._clock(),
             )
         )
-        detail = f"adopted schedule_id {schedule_id} by name, then updated" if adopted else ""
-        self._note(change, Status.ADOPTED if adopted else Status.APPLIED, detail)
 
     def _created(
-        self, change: Change, schedule_id: str, body: Mapping[str, Any]
+        self,
+        change: Change,
+        schedule_id: str,
+        body: Mapping[str, Any],
+        *,
+        verify_after: datetime,
+        uncertain: bool,
     ) -> ScheduleCreated:
         return ScheduleCreated(
             name=_name(change),
@@ -547,58 +847,79 @@ class Applier:
             digest=digest(body),
             trigger_kind=_kind(body),
             at=self._clock(),
+            verify_after=verify_after,
+            uncertain=uncertain,
         )
 
-    def _lookup(self, name: str) -> list[dict[str, Any]] | None:
-        """Live remote schedules named `name` that the state does not account for, from the
-        listing made before any write; None when no reliable listing could be made."""
-        if self._remote is None:
-            return None
-        known = self._recorder.state.schedules.get(name)
-        skip = set(self._gone) | ({known.schedule_id, *known.superseded} if known else set())
-        return [s for s in self._remote.get(name, []) if str(s.get("schedule_id")) not in skip]
-
     # --- schedules: delete --------------------------------------------------------------------
-    async def _delete(self, change: Change) -> None:
+    async def _on_delete(self, change: Change) -> None:
         """Delete exactly the remote ids the change names: the recorded task when it left the
-        specs, or only the older copies an interrupted replace left (the live one stays)."""
+        specs, or only the older copies an interrupted replace left (the live one stays).
+
+        Recovery: when the create's outcome was unknown, whatever is live under the name is
+        adopted first, so a failed delete still leaves the live task recorded.
+        """
         name = _name(change)
         ids = [i for i in (change.schedule_id, *change.superseded) if i]
-        record = self._recorder.state.schedules.get(name)
+        record = self._record(name)
         intent = record.intent if record is not None else None
         if change.after is None and intent is not None and intent.action == "create":
-            # The create's outcome is unknown: adopt whatever exists under the name first, so a
-            # failed delete below still leaves the live task recorded rather than forgotten.
-            found = self._lookup(name)
+            found = self._names.unknown_copies(name, record)
             if found is None:
                 self._note(
                     change,
                     Status.NOT_ATTEMPTED,
-                    f"an earlier create's outcome is unknown and {self._listing_problem}",
+                    f"an earlier create's outcome is unknown and {self._names.problem}",
                 )
                 return
             for remote in found:
                 schedule_id = str(remote["schedule_id"])
-                body = {k: remote[k] for k in BODY_KEYS if k in remote}
-                await self._recorder.record(self._created(change, schedule_id, body))
+                body = body_of(remote)
+                await self._recorder.record(
+                    self._created(
+                        change, schedule_id, body, verify_after=self._clock(), uncertain=True
+                    )
+                )
                 ids.append(schedule_id)
+        missing: list[str] = []
         for schedule_id in dict.fromkeys(ids):
-            await self._delete_id(name, change.plan_id, schedule_id)
-        record = self._recorder.state.schedules.get(name)
+            if not await self._delete_id(name, change.plan_id, schedule_id):
+                missing.append(schedule_id)
+        record = self._record(name)
         left = record is not None and record.schedule_id is None and not record.superseded
         if change.after is None and left:
             # Only a create intent that never reached EngageLab is left: nothing to delete.
             await self._recorder.record(ScheduleForgotten(name=name))
-        self._note(change, Status.APPLIED, ", ".join(f"deleted {i}" for i in ids))
+        warning = ""
+        if missing and change.before is not None:
+            win = window_for(change.before["trigger"], self._settings, self._clock())
+            if not win.immediate and not win.is_over(self._clock(), None):
+                warning = (
+                    f"EngageLab did not find {', '.join(missing)} although it had not finished "
+                    f"sending (until {format_utc(win.last) if win.last else 'unknown'}): deleted "
+                    "in the console, or is this the wrong AppKey or data center? If the latter, "
+                    "the message still goes out: check the console"
+                )
+        self._note(change, Status.APPLIED, ", ".join(f"deleted {i}" for i in ids), warning=warning)
 
-    async def _delete_id(self, name: str, plan_id: str, schedule_id: str) -> None:
+    async def _delete_id(self, name: str, plan_id: str, schedule_id: str) -> bool:
+        """Delete one remote id; False when EngageLab did not know it (the goal is met)."""
         # No intent is written for a delete: it is idempotent, the recorded id (or superseded
         # list) already says what is to go, and an id that is already gone answers 404.
+        found = True
         try:
             await self._client.delete_schedule(schedule_id)
         except ApiError as error:
             if not error.not_found:
                 raise
-            # Already gone (expired after firing, or deleted in the console): the goal is met.
-        self._gone.add(schedule_id)
+            found = False
+        self._names.gone.add(schedule_id)
         await self._recorder.record(ScheduleDeleted(name=name, schedule_id=schedule_id))
+        return found
+
+
+def replace_before(change: Change, body: Mapping[str, Any]) -> Change:
+    """`change` as an update of `body` (what EngageLab holds), so the gates judge that version."""
+    return change.model_copy(
+        update={"action": Action.UPDATE, "before": dict(body), "digest_before": digest(body)}
+    )

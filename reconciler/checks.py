@@ -111,7 +111,12 @@ class _Firings:
             key = ("safe", *key)
         found = self.cache.get(key)
         if found is None:
-            if key[0] == "safe":
+            if wall == "now":
+                # backup_time "now" reaches every zone at the instant of the apply: checked at
+                # that instant (the applier asks again just before the call).
+                at = self.now.astimezone(UTC).replace(tzinfo=None)
+                found = (Firing(at, self.now, self.now, device_local=False),)
+            elif key[0] == "safe":
                 assert wall is not None
                 at = _wall(wall)
                 found = (Firing(at, *device_window(at), device_local=True),)
@@ -124,7 +129,7 @@ class _Firings:
 def _will_fire(s: DesiredSchedule, fires: tuple[Firing, ...], now: datetime) -> bool:
     if s.body.get("enabled", True) is False:
         return False
-    return not fires or fires[-1].last > now  # () is backup_time "now": fires when applied
+    return not fires or fires[-1].last >= now  # backup_time "now" fires at `now`
 
 
 Fired = list[tuple[DesiredSchedule, Firing]]
@@ -140,6 +145,19 @@ def _near_in_time(
     hi = max(f.last for _, f in touched) + gap
     near = [s for s in others if any(f.last >= lo and f.first <= hi for f in fires.safe(s))]
     return touched + [(s, f) for s in near for f in fires(s)]
+
+
+def immediate_findings(
+    desired: DesiredState, settings: Settings, at: datetime, address: str
+) -> str | None:
+    """The error-level quiet-hours and min_gap findings of a `backup_time: "now"` message if it
+    were sent at `at`; None when it may go. The applier asks this just before the call."""
+    found = [
+        r
+        for r in run_checks(desired, settings, at, only={address})
+        if r.level == "error" and r.check in ("quiet_hours", "min_gap")
+    ]
+    return "; ".join(f"{r.check}: {r.message}" for r in found) or None
 
 
 def _schedule_findings(
@@ -232,6 +250,11 @@ def quiet_hours(trigger: Mapping[str, Any], fire: Firing, settings: Settings) ->
         f"{zones.summarize(run)}"
         for run in runs
     )
+    if "intelligent" in trigger:  # backup_time "now": every zone at the apply's instant
+        return (
+            f"backup_time now sends when applied ({format_utc(fire.first)}), inside {span} "
+            f"for users in: {where}"
+        )
     return (
         f"fires at {format_utc(fire.first)} ({fire.wall:%H:%M} site time), inside {span} "
         f"for users in: {where}"

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reconciler import engagelab as api
 from reconciler.errors import ConfigError
-from reconciler.settings import CHECK_IDS, CHECK_LEVELS
+from reconciler.settings import CHECK_IDS, CHECK_LEVELS, SMART_WINDOWS
 
 CONFIG_FILE = "reconcile.toml"
 ENV_ENVIRONMENT = "RECONCILE_ENV"  # default of --env
@@ -41,6 +41,10 @@ _ENV_KEYS = (
     "quiet_hours",
     "min_gap_minutes",
     "checks",
+    "create_settle_seconds",
+    "max_clock_skew_seconds",
+    "immediate_plan_minutes",
+    "smart_window",
 )
 
 
@@ -60,6 +64,10 @@ class Environment:
     quiet_hours: tuple[str, str] | None = None  # (start, end), local "HH:MM", may wrap midnight
     min_gap_minutes: int | None = None
     checks: tuple[tuple[str, str], ...] | None = None  # (check id, level), sorted
+    create_settle_seconds: float | None = None
+    max_clock_skew_seconds: float | None = None
+    immediate_plan_minutes: int | None = None
+    smart_window: str | None = None
 
     @property
     def state_file(self) -> str:
@@ -169,6 +177,10 @@ def _environment(name: str, table: Any, problems: _Problems) -> Environment | No
         ("rate_limit", number),
         ("schedule_quota", integer),
         ("min_gap_minutes", integer),
+        ("create_settle_seconds", number),
+        ("max_clock_skew_seconds", number),
+        ("immediate_plan_minutes", integer),
+        ("smart_window", string),
     ):
         value: Any = table.get(key)
         if value is None:
@@ -181,7 +193,8 @@ def _environment(name: str, table: Any, problems: _Problems) -> Environment | No
         if problem:
             problems.add(where, key, problem)
         else:
-            values[key] = float(cast(float, value)) if key == "rate_limit" else value
+            floats = ("rate_limit", "create_settle_seconds", "max_clock_skew_seconds")
+            values[key] = float(cast(float, value)) if key in floats else value
     if "data_center" in values and "base_url" in values:
         problems.add(where, "base_url", "give either data_center or base_url, not both")
     hours = table.get("quiet_hours")
@@ -254,6 +267,12 @@ def _check(key: str, value: Any) -> str | None:
         return f"{value} is out of range: above 0, at most {api.RATE_LIMIT_PER_SECOND} requests/s"
     if key in ("schedule_quota", "min_gap_minutes") and value < (1 if key[0] == "s" else 0):
         return f"{value} is out of range"
+    if key in ("create_settle_seconds", "max_clock_skew_seconds", "immediate_plan_minutes") and (
+        value < (0 if key == "create_settle_seconds" else 1)
+    ):
+        return f"{value} is out of range"
+    if key == "smart_window" and value not in SMART_WINDOWS:
+        return f"{value!r}: use one of {', '.join(SMART_WINDOWS)}"
     return None
 
 

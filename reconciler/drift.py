@@ -81,8 +81,53 @@ class RemoteSnapshot:
 
 
 def body_of(remote: Mapping[str, Any]) -> dict[str, Any]:
-    """The comparable schedule body (name, enabled, trigger, push) of a remote schedule."""
-    return {k: remote[k] for k in BODY_KEYS if k in remote}
+    """The comparable schedule body (name, enabled, trigger, push) of a remote schedule, without
+    the owner marker that apply adds to what it sends (see with_owner)."""
+    return without_owner({k: remote[k] for k in BODY_KEYS if k in remote})
+
+
+def owner_of(item: Mapping[str, Any]) -> str | None:
+    """The lineage of the reconcile state that created a remote schedule, if it says."""
+    push = item.get("push")
+    args = push.get("custom_args") if isinstance(push, Mapping) else None
+    value = args.get(api.OWNER_KEY) if isinstance(args, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def with_owner(body: Mapping[str, Any], lineage: str) -> dict[str, Any]:
+    """`body` as sent: its push carries the owning state's lineage in custom_args, so copies made
+    by two state files on one AppKey can be told apart. The recorded body stays without it."""
+    out = dict(body)
+    push = dict(out["push"])
+    push["custom_args"] = {**(push.get("custom_args") or {}), api.OWNER_KEY: lineage}
+    out["push"] = push
+    return out
+
+
+def without_owner(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of with_owner, for bodies read back from EngageLab."""
+    push = body.get("push")
+    args = push.get("custom_args") if isinstance(push, Mapping) else None
+    if not isinstance(args, Mapping) or api.OWNER_KEY not in args:
+        return dict(body)
+    rest = {k: v for k, v in args.items() if k != api.OWNER_KEY}
+    assert isinstance(push, Mapping)
+    return {**body, "push": {**push, "custom_args": rest}}
+
+
+def describe_owner(item: Mapping[str, Any], lineage: str) -> str:
+    owner = owner_of(item)
+    if owner == lineage:
+        return "made by this state, which no longer records it (was the state rolled back?)"
+    if owner is not None:
+        return (
+            f"owned by another reconcile state (lineage {owner}): does another environment or "
+            "clone apply to this AppKey?"
+        )
+    args = (item.get("push") or {}).get("custom_args") or {}
+    if isinstance(args, Mapping) and args.get(api.MANAGED_BY_KEY) == api.MANAGED_BY_VALUE:
+        return "made by reconcile (a lost state, or another state file?)"
+    return "made by another client"
 
 
 def trigger_kind_of(body: Mapping[str, Any]) -> TriggerKind:
@@ -110,7 +155,9 @@ def must_fetch(rec: ScheduleRecord, now: datetime, settings: Settings) -> bool:
     """Whether a recorded, unlisted schedule is worth a GET: not when it is over anyway."""
     if rec.schedule_id is None or rec.body is None or rec.intent is not None:
         return False
-    win = fire_window(rec.body["trigger"], settings.site_zone, now=now)
+    win = fire_window(
+        rec.body["trigger"], settings.site_zone, now=now, smart_day=settings.smart_day
+    )
     return not win.is_over(now, rec.applied_at)
 
 
@@ -140,7 +187,9 @@ def _schedule_drift(
             diffs=diffs,
             plan_id=plan_id_of(body, rec.plan_id),
         )
-    win = fire_window(rec.body["trigger"], settings.site_zone, now=now)
+    win = fire_window(
+        rec.body["trigger"], settings.site_zone, now=now, smart_day=settings.smart_day
+    )
     began = win.has_fired(now, rec.applied_at)
     # As the planner: a periodical task that has begun but not ended is still live, so its
     # absence is a deletion; any other task that began sending and is gone is simply sent.

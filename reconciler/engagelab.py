@@ -223,6 +223,7 @@ PLACEHOLDER_WORDS: Final = (
 # task counts as still sending (removing it deletes it rather than forgetting it).
 SMART_NOW_SPREAD: Final = timedelta(hours=24)
 
+
 # --- client: outcome-unknown answers, guarded writes, echo rules, timeout (issue 11) ----------
 # [ours] A write (schedule create, PUT, DELETE, plan upsert) answered with one of these may have
 # been applied: 408 (the server gave up reading, maybe after acting), 409 (a conflict with what
@@ -259,3 +260,21 @@ def shown_url(value: str) -> str | None:
         return None
     netloc = parts.netloc.rpartition("@")[2]  # never the userinfo
     return f"{parts.scheme}://{netloc}"
+
+
+# --- apply at the edges (issue 11) ----------------------------------------------------------
+# [ours] Apply stamps every body it sends with the lineage of the state that owns it, so copies
+# made by two state files on one AppKey, or a late copy of our own, can be told apart. It is
+# left out of recorded bodies and stripped from remote ones before any comparison.
+OWNER_KEY: Final = "reconcile_state"
+# [ours] A create whose outcome is unknown may still land this long after its request: several
+# times the 10 s request timeout plus the connect timeout. Nothing is created again before then.
+CREATE_SETTLE_SECONDS: Final = 120.0
+# [ours] How far the API's Date header may be from the local clock before apply refuses to write.
+MAX_CLOCK_SKEW_SECONDS: Final = 60.0
+# [ours] A saved plan holding a backup_time "now" create expires after this many minutes.
+IMMEDIATE_PLAN_MINUTES: Final = 60
+# [ours] Smart Push users with activity history get the push "at their own best moment" on the
+# day of backup_time, and nothing says that moment is never before backup_time: the gates count
+# the whole local day as possibly sending ("local_day"). "backup_time" counts from it only.
+SMART_WINDOW: Final = "local_day"

@@ -316,15 +316,34 @@ def _restrict(
             f"--target {', '.join(unknown)}: no such address in the specs or the state; "
             "addresses look like plan.<plan_id> or schedule.<name>"
         )
-    kept = [c for c in changes if c.address in targets]
+    chosen = set(targets)
+    # A rename is one change in two addresses: applying only the new name would leave the old
+    # one live beside it (the same copy twice), so either half brings the other.
+    for c in changes:
+        if c.address in targets:
+            chosen.update(a for a in (c.renamed_from, c.renamed_to) if a)
+    kept = [c for c in changes if c.address in chosen]
     # A schedule cannot be created under a plan that does not exist yet.
     needed = {f"plan.{c.plan_id}" for c in kept if c.kind == "schedule" and c.after}
     return [
         c
         for c in changes
-        if c.address in targets
+        if c.address in chosen
         or (c.address in needed and c.action in (Action.CREATE, Action.UPDATE))
     ]
+
+
+def _target_notes(changes: list[Change], targets: Collection[str]) -> list[str]:
+    """Say which addresses --target brought in: the other half of a rename."""
+    notes = []
+    for c in changes:
+        for other in (c.renamed_from, c.renamed_to):
+            if other and c.address in targets and other not in targets:
+                notes.append(
+                    f"{other}: included with --target {c.address}: a rename is applied whole "
+                    "(the old name is deleted before the new one is created)"
+                )
+    return notes
 
 
 def _skip_idle_plans(changes: list[Change], state: State) -> list[Change]:
@@ -378,6 +397,7 @@ def build_plan(
     planner_warnings = _detect_renames(changes, now, settings)
     if targets:
         changes = _restrict(changes, targets, desired, state)
+        planner_warnings += _target_notes(changes, targets)
         unchanged = 0
     blockers: list[Blocker] = []
     for change in changes:
@@ -423,6 +443,7 @@ def build_plan(
             site_time_zone=settings.site_time_zone,
             delete_threshold_count=settings.delete_threshold_count,
             delete_threshold_ratio=settings.delete_threshold_ratio,
+            smart_window=settings.smart_window,
         ),
         targets=tuple(sorted(targets or ())),
         changes=tuple(changes),
@@ -433,4 +454,5 @@ def build_plan(
         unsafe_reason=unsafe_reason,
         summary=Summary(**counts, unchanged=unchanged),
         timeline=timeline,
+        pending_checks=tuple(sorted(r.address for r in state.unverified())),
     )

@@ -1,25 +1,35 @@
 """When a plan may run: firing windows, send-time gates, quotas, mass-delete safety, expiry. Pure.
 
-The planner folds these into a Plan's blockers, warnings, quota and expiry; the applier re-checks
-the send-time gate at call time (reconciler.apply.too_late).
+The planner folds these into a Plan's blockers, warnings, quota and expiry. The lead-time rule,
+`lead_gate`, is written once: the planner asks it at plan time, the applier before every write
+attempt (retries included), at the instant that attempt could land.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from reconciler.checks import CheckResult, device_wall, passed_offsets
-from reconciler.engagelab import HORIZON, MIN_LEAD
+from reconciler.engagelab import HORIZON, MIN_LEAD, ZONE_SITE
 from reconciler.plan_model import CALLING, Action, Blocker, Change, Quota, Window
 from reconciler.resources import DesiredState
 from reconciler.settings import Settings
 from reconciler.state import ScheduleRecord, State
-from reconciler.timing import FireWindow, fire_window, firings, format_utc, gate_start
+from reconciler.timing import (
+    FireWindow,
+    device_window,
+    fire_window,
+    firings,
+    format_utc,
+    gate_start,
+    periodical_walls,
+    wall_to_utc,
+)
 from reconciler.zones import summarize
 
 # The delete *ratio* only means something with enough schedules: removing 1 of 3 is ordinary.
@@ -29,22 +39,23 @@ RATIO_MIN_RECORDED = 10
 def window_for(trigger: Mapping[str, Any], settings: Settings, now: datetime) -> FireWindow:
     # Thousands of schedules share a few send times; parsing each one again dominated planning.
     key = json.dumps(trigger, sort_keys=True)
-    return _cached_window(key, settings.site_time_zone, now)
+    return _cached_window(key, settings.site_time_zone, now, settings.smart_day)
 
 
 @lru_cache(maxsize=16384)
-def _cached_window(trigger_json: str, zone: str, now: datetime) -> FireWindow:
-    return fire_window(json.loads(trigger_json), ZoneInfo(zone), now=now)
+def _cached_window(trigger_json: str, zone: str, now: datetime, smart_day: bool) -> FireWindow:
+    return fire_window(json.loads(trigger_json), ZoneInfo(zone), now=now, smart_day=smart_day)
 
 
 def window_model(trigger: Mapping[str, Any], settings: Settings, now: datetime) -> Window:
-    return _cached_model(json.dumps(trigger, sort_keys=True), settings.site_time_zone, now)
+    key = json.dumps(trigger, sort_keys=True)
+    return _cached_model(key, settings.site_time_zone, now, settings.smart_day)
 
 
 @lru_cache(maxsize=16384)
-def _cached_model(trigger_json: str, zone: str, now: datetime) -> Window:
+def _cached_model(trigger_json: str, zone: str, now: datetime, smart_day: bool) -> Window:
     trigger = json.loads(trigger_json)
-    win = _cached_window(trigger_json, zone, now)
+    win = _cached_window(trigger_json, zone, now, smart_day)
     fires = firings(trigger, ZoneInfo(zone), now)
     return Window(
         kind=win.kind,
@@ -72,6 +83,47 @@ def describe_time(trigger: Mapping[str, Any]) -> str:
     return f"periodical {per.get('start')} to {per.get('end')} at {per.get('time')}"
 
 
+def lead_gate(
+    action: Action,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    at: datetime,
+    settings: Settings,
+) -> str | None:
+    """Why a write of `after` over `before` must not land at `at`, or None. Pure.
+
+    The one lead-time rule, for plan time (`at` = now) and for every write attempt (`at` = when
+    that attempt could still reach EngageLab). Both versions count: the new one must not start
+    firing within MIN_LEAD, and the one it changes must not have started (or start within
+    MIN_LEAD) either, or the call would race EngageLab's own send.
+    """
+    if action not in (Action.CREATE, Action.UPDATE, Action.REPLACE) or after is None:
+        return None
+    zone, day = settings.site_zone, settings.smart_day
+    lead = f"{int(MIN_LEAD.total_seconds() // 60)} minutes"
+    if before is not None and action is not Action.CREATE:
+        old_first = gate_start(before["trigger"], zone, at, smart_day=day)
+        if old_first is not None and old_first < at + MIN_LEAD:
+            return (
+                f"the version on EngageLab ({describe_time(before['trigger'])}) starts firing on "
+                f"{format_utc(old_first)}, less than {lead} before {format_utc(at)} (or already "
+                "has): changing it then would race the send; plan again after it"
+            )
+    first = gate_start(after["trigger"], zone, at, smart_day=day)
+    if first is None or first >= at + MIN_LEAD:
+        return None
+    when = describe_time(after["trigger"])
+    if first <= at:
+        return (
+            f"{when} began firing on {format_utc(first)} in the earliest time zones: sent at "
+            f"{format_utc(at)} it would arrive at the wrong local time there; move its time"
+        )
+    return (
+        f"{when} starts firing on {format_utc(first)}, less than {lead} after "
+        f"{format_utc(at)}; move its time"
+    )
+
+
 def send_gate(change: Change, now: datetime, settings: Settings) -> Blocker | str | None:
     """A send-time blocker, an immediate-send warning, or None."""
     win = change.window
@@ -79,44 +131,68 @@ def send_gate(change: Change, now: datetime, settings: Settings) -> Blocker | st
         return None
     if change.after is None:
         return None
-    if change.before is not None and change.action is not Action.CREATE:
-        old_first = gate_start(change.before["trigger"], settings.site_zone, now)
-        # Changing a task in the minutes before it fires races EngageLab's own send.
-        if old_first is not None and now <= old_first < now + MIN_LEAD:
-            return Blocker(
-                address=change.address,
-                reason=f"the recorded {describe_time(change.before['trigger'])} starts firing on "
-                f"{format_utc(old_first)}, less than {int(MIN_LEAD.total_seconds() // 60)} "
-                "minutes from now: changing it now races the send; plan again after it",
-            )
+    late = lead_gate(change.action, change.before, change.after, now, settings)
+    if late is not None:
+        where = passed_where(change, now) if "began firing" in late else ""
+        return Blocker(address=change.address, reason=late + where)
+    twice = periodical_repeat(change, now, settings)
+    if twice is not None:
+        return Blocker(address=change.address, reason=twice)
     if win.immediate:
         return (
             f'{change.address}: backup_time "now": sends immediately to users with no '
             "activity history when applied; once sent it is no longer listed, so a lost or "
             "rolled-back state file would send it again: keep the state safe, or prefer a time"
         )
-    first = gate_start(change.after["trigger"], settings.site_zone, now)
-    if win.first is None or first is None:
+    if win.first is not None and win.first > now + HORIZON:
+        return Blocker(
+            address=change.address,
+            reason=f"{describe_time(change.after['trigger'])} first fires on "
+            f"{format_utc(win.first)}, more than {HORIZON.days} days ahead, which EngageLab "
+            "refuses",
+        )
+    return None
+
+
+_DAY = timedelta(days=1)
+
+
+def periodical_repeat(change: Change, now: datetime, settings: Settings) -> str | None:
+    """A periodical moved later on a day whose occurrence has already reached some zones: those
+    zones would get that day's message twice. Pure."""
+    if change.action is not Action.UPDATE or change.before is None or change.after is None:
         return None
-    when = describe_time(change.after["trigger"])
-    if first < now:
-        return Blocker(
-            address=change.address,
-            reason=f"{when} already began on {format_utc(first)}{passed_where(change, now)}"
-            ": applied now it would fire at the wrong local time somewhere; move its time",
-        )
-    if first < now + MIN_LEAD:
-        return Blocker(
-            address=change.address,
-            reason=f"{when} starts firing on {format_utc(first)}, less than "
-            f"{int(MIN_LEAD.total_seconds() // 60)} minutes from now; move its time",
-        )
-    if win.first > now + HORIZON:
-        return Blocker(
-            address=change.address,
-            reason=f"{when} first fires on {format_utc(win.first)}, more than "
-            f"{HORIZON.days} days ahead, which EngageLab refuses",
-        )
+    old, new = change.before["trigger"], change.after["trigger"]
+    if "periodical" not in old or "periodical" not in new:
+        return None
+    zone = settings.site_zone
+
+    def spans(per: Mapping[str, Any]) -> dict[Any, tuple[datetime, datetime]]:
+        device = per.get("zone_type", ZONE_SITE) != ZONE_SITE
+        found: dict[Any, tuple[datetime, datetime]] = {}
+        for wall in periodical_walls(per):
+            span = device_window(wall) if device else (wall_to_utc(wall, zone),) * 2
+            if span[1] < now - _DAY:
+                continue
+            if span[0] > now + _DAY:
+                break
+            found[wall.date()] = (span[0], span[1])
+        return found
+
+    old_spans, new_spans = spans(old["periodical"]), spans(new["periodical"])
+    for day, (old_first, old_last) in sorted(old_spans.items()):
+        if day not in new_spans or old_first > now:
+            continue
+        new_first, new_last = new_spans[day]
+        # Zones where the old occurrence has passed and the new one, later that day, has not.
+        if new_first > old_first and new_last > now:
+            return (
+                f"moves {day:%Y-%m-%d}'s occurrence later ({old['periodical'].get('time')} -> "
+                f"{new['periodical'].get('time')}), but that occurrence has already reached "
+                f"some time zones (since {format_utc(old_first)}): they would get it twice. "
+                "Make the change start the next day (`start`), or apply it after that "
+                f"occurrence ends ({format_utc(old_last)})"
+            )
     return None
 
 
@@ -240,14 +316,21 @@ def mass_delete_reason(changes: list[Change], state: State, settings: Settings) 
 
 
 def expiry(changes: Iterable[Change], now: datetime, settings: Settings) -> datetime | None:
-    """MIN_LEAD before the earliest future firing that a calling change touches."""
+    """MIN_LEAD before the earliest future firing that a calling change touches; and a plan that
+    creates a `backup_time: "now"` push lives `immediate_plan_minutes` at most, since it sends
+    at the instant of the apply, whenever that is."""
     starts: list[datetime] = []
     for c in changes:
         if c.kind != "schedule" or c.action not in CALLING:
             continue
         for body in (c.before, c.after):
             if body is not None:
-                first = window_for(body["trigger"], settings, now).first
+                win = window_for(body["trigger"], settings, now)
+                if win.immediate and body is c.after:
+                    starts.append(
+                        now + timedelta(minutes=settings.immediate_plan_minutes) + MIN_LEAD
+                    )
+                first = win.first
                 if first is not None and first > now:
                     starts.append(first)
     return min(starts) - MIN_LEAD if starts else None

@@ -112,6 +112,7 @@ class PlanSettings(_Frozen):
     site_time_zone: str
     delete_threshold_count: int
     delete_threshold_ratio: float
+    smart_window: str = "local_day"
 
 
 class Plan(_Frozen):
@@ -135,6 +136,9 @@ class Plan(_Frozen):
     refreshed_at: datetime | None = None
     # Every message of the campaigns this plan changes, on a UTC axis (reconciler.timeline).
     timeline: tuple[TimelineEntry, ...] = ()
+    # Schedules whose uniqueness on EngageLab is not confirmed yet (a create, maybe after an
+    # unknown outcome): apply lists EngageLab and deletes any second copy before anything else.
+    pending_checks: tuple[str, ...] = ()
 
     @property
     def has_drift(self) -> bool:
@@ -142,4 +146,4 @@ class Plan(_Frozen):
 
     @property
     def has_changes(self) -> bool:
-        return any(c.action in CHANGING for c in self.changes)
+        return bool(self.pending_checks) or any(c.action in CHANGING for c in self.changes)

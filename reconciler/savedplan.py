@@ -7,7 +7,7 @@ applied only if the state, the specs and the clock are still where the review sa
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -69,18 +69,17 @@ def load_plan(path: Path) -> Plan:
     return parse_plan(text, str(path))
 
 
-CLOCK_SKEW = timedelta(minutes=5)
-
-
 def check_fresh(plan: Plan, state: State, inputs_digest: str, now: datetime) -> None:
     """Refuse a plan whose state or inputs moved (stale), or whose first send is too near."""
     moved: list[str] = []
-    if plan.created_at > now + CLOCK_SKEW:
-        # A plan made with a clock set ahead (--now) judged "sent" and "expired" by that clock:
-        # applied now it could forget or skip schedules that are in fact still to fire.
+    if plan.created_at > now:
+        # A plan made with a clock set ahead judged "sent" and "expired" by that clock: applied
+        # now it could forget or skip schedules that are in fact still to fire. No tolerance:
+        # a plan is never classified at a time later than the applier's own clock.
         moved.append(
-            f"it was made for {format_utc(plan.created_at)}, later than now "
-            f"({format_utc(now)}): it was planned with a clock set ahead (--now)"
+            f"it was made for {plan.created_at:%Y-%m-%d %H:%M:%S} UTC, later than this "
+            f"machine's clock ({now:%Y-%m-%d %H:%M:%S} UTC): the planning machine's clock was "
+            "ahead (or --now was set ahead)"
         )
     if plan.state_lineage != NO_LINEAGE and state.lineage != plan.state_lineage:
         moved.append(

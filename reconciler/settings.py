@@ -1,6 +1,6 @@
 """Per-environment settings the pure core needs (quotas, site time zone, thresholds). Pure value.
 
-Environments from a config file come later; with no config, these defaults make the bundled
+reconciler.config reads them from reconcile.toml; with no config, these defaults make the bundled
 examples work with no account.
 """
 
@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-from reconciler.engagelab import PLAN_QUOTA, SCHEDULE_QUOTA_DEFAULT
+from reconciler.engagelab import (
+    CREATE_SETTLE_SECONDS,
+    IMMEDIATE_PLAN_MINUTES,
+    MAX_CLOCK_SKEW_SECONDS,
+    PLAN_QUOTA,
+    SCHEDULE_QUOTA_DEFAULT,
+    SMART_WINDOW,
+)
 
 # Send-time and copy checks (reconciler.checks), by stable id; a spec's `checks:` and the
 # environment's check_levels set each one to a level.
@@ -24,6 +31,8 @@ CHECK_IDS: Final = (
 )
 CheckLevel = Literal["warning", "error", "off"]
 CHECK_LEVELS: Final = ("warning", "error", "off")
+# When a Smart Push may reach users with activity history (see engagelab.SMART_WINDOW [ours]).
+SMART_WINDOWS: Final = ("local_day", "backup_time")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,12 @@ class Settings:
     min_gap_minutes: int = 60  # two pushes to overlapping audiences closer than this: fatigue
     # check name -> "warning" | "error" | "off"; a check not listed is a warning.
     check_levels: tuple[tuple[str, str], ...] = ()
+    # Apply-time safety (docs/state.md): how long a write whose outcome is unknown may still land,
+    # how far the API's clock may be from ours, how long a saved plan with a "now" create lives.
+    create_settle_seconds: float = CREATE_SETTLE_SECONDS
+    max_clock_skew_seconds: float = MAX_CLOCK_SKEW_SECONDS
+    immediate_plan_minutes: int = IMMEDIATE_PLAN_MINUTES
+    smart_window: str = SMART_WINDOW
 
     def check_level(self, check: str) -> str:
         """The environment's level for `check`: "warning" unless check_levels says otherwise."""
@@ -47,3 +62,8 @@ class Settings:
     @property
     def site_zone(self) -> ZoneInfo:
         return ZoneInfo(self.site_time_zone)
+
+    @property
+    def smart_day(self) -> bool:
+        """Whether the whole local day of a backup_time counts as possibly sending."""
+        return self.smart_window == "local_day"

@@ -56,16 +56,46 @@ class ScheduleRecord(_Frozen):
     intent: Intent | None = None
     # Remote ids of older copies still live after a replace (create-new-then-delete-old).
     superseded: tuple[str, ...] = ()
+    # Uniqueness pending: set by every create. A listing taken at or after `verify_after` that
+    # shows this one copy alone confirms it; until then every apply lists the name again. After
+    # an unknown outcome (`uncertain`) a late write may still land, so `verify_after` is the end
+    # of the settle time and the confirming listing must be two passes that agree.
+    verify_after: datetime | None = None
+    uncertain: bool = False
 
     @property
     def address(self) -> str:
         return f"schedule.{self.name}"
 
 
+class Target(_Frozen):
+    """Where a state was applied: the API and a fingerprint of the AppKey (never the key)."""
+
+    base_url: str
+    app_key_fingerprint: str
+
+    def same_as(self, other: Target) -> bool:
+        # Any local emulator is one target: its port changes from run to run.
+        return self.app_key_fingerprint == other.app_key_fingerprint and (
+            self.base_url == other.base_url
+            or (_loopback(self.base_url) and _loopback(other.base_url))
+        )
+
+    def describe(self) -> str:
+        return f"{self.base_url} with AppKey {self.app_key_fingerprint}"
+
+
+def _loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
+
+
 class State(_Frozen):
     version: int = STATE_VERSION
     lineage: str
     serial: int = 0
+    target: Target | None = None  # bound by the first apply that writes to EngageLab
     plans: dict[str, PlanRecord] = Field(default_factory=dict)
     schedules: dict[str, ScheduleRecord] = Field(default_factory=dict)
 
@@ -75,6 +105,22 @@ class State(_Frozen):
 
     def pending_intents(self) -> list[ScheduleRecord]:
         return [r for r in self.schedules.values() if r.intent is not None]
+
+    def unverified(self) -> list[ScheduleRecord]:
+        """Records whose uniqueness on EngageLab is not confirmed yet (see verify_after)."""
+        return [r for r in self.schedules.values() if r.verify_after is not None]
+
+
+def target_mismatch(state: State, target: Target) -> str | None:
+    """Why `state` must not be applied to `target`, or None. Pure."""
+    if state.target is None or state.target.same_as(target):
+        return None
+    return (
+        f"this state was applied to {state.target.describe()}, but this run targets "
+        f"{target.describe()}: wrong --env, data center or credentials? Nothing was sent. If "
+        "the account really moved, start a new state for it (`--state`) and `reconcile import "
+        "--match-names`"
+    )
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -127,6 +173,23 @@ class ScheduleCreated(_Frozen):
     digest: str
     trigger_kind: TriggerKind
     at: datetime
+    verify_after: datetime | None = None  # uniqueness pending from then (None: import, refresh)
+    uncertain: bool = False
+
+
+class UniquenessConfirmed(_Frozen):
+    """A listing after `verify_after` showed exactly the recorded copy live under the name."""
+
+    type: Literal["uniqueness_confirmed"] = "uniqueness_confirmed"
+    name: str
+    schedule_id: str
+
+
+class TargetBound(_Frozen):
+    """The state is bound to the API and AppKey it is first applied to."""
+
+    type: Literal["target_bound"] = "target_bound"
+    target: Target
 
 
 class ScheduleUpdated(_Frozen):
@@ -163,7 +226,9 @@ Event = Annotated[
     | ScheduleCreated
     | ScheduleUpdated
     | ScheduleDeleted
-    | ScheduleForgotten,
+    | ScheduleForgotten
+    | UniquenessConfirmed
+    | TargetBound,
     Field(discriminator="type"),
 ]
 
@@ -213,6 +278,8 @@ def apply_event(state: State, event: Event) -> State:
                 trigger_kind=event.trigger_kind,
                 applied_at=event.at,
                 superseded=superseded,
+                verify_after=event.verify_after,
+                uncertain=event.uncertain,
             )
         case ScheduleUpdated():
             old = schedules[event.name]
@@ -244,6 +311,14 @@ def apply_event(state: State, event: Event) -> State:
                         schedules[event.name] = old.model_copy(update={"superseded": rest})
         case ScheduleForgotten():
             schedules.pop(event.name, None)
+        case UniquenessConfirmed():
+            old = schedules.get(event.name)
+            if old is not None and old.schedule_id == event.schedule_id:
+                schedules[event.name] = old.model_copy(
+                    update={"verify_after": None, "uncertain": False}
+                )
+        case TargetBound():
+            return state.model_copy(update={"serial": state.serial + 1, "target": event.target})
     return state.model_copy(
         update={"serial": state.serial + 1, "plans": plans, "schedules": schedules}
     )

@@ -81,18 +81,29 @@ class FireWindow:
 
 
 def fire_window(
-    trigger: Mapping[str, Any], site_zone: ZoneInfo, *, now: datetime | None = None
+    trigger: Mapping[str, Any],
+    site_zone: ZoneInfo,
+    *,
+    now: datetime | None = None,
+    smart_day: bool = False,
 ) -> FireWindow:
     """The firing window of an API-form trigger (`{"intelligent": {...}}` etc.).
 
     For periodical triggers `first` is the next occurrence at or after `now` (or the first one when
-    `now` is None) and `last` the final one.
+    `now` is None) and `last` the final one. With `smart_day`, a Smart Push spans the whole local
+    day of its backup_time (engagelab.SMART_WINDOW [ours]): users with activity history get it
+    "at their own best moment", and nothing says that moment is never before backup_time.
     """
     if "intelligent" in trigger:
         backup = trigger["intelligent"]["backup_time"]
         if backup == "now":
             return FireWindow("intelligent", None, None, immediate=True, device_local=True)
-        first, last = device_window(parse_api_time(backup))
+        wall = parse_api_time(backup)
+        if smart_day:
+            day = datetime.combine(wall.date(), time())
+            first, last = device_window(day)[0], device_window(day + timedelta(days=1))[1]
+        else:
+            first, last = device_window(wall)
         return FireWindow("intelligent", first, last, device_local=True)
     if "single" in trigger:
         single = trigger["single"]
@@ -235,7 +246,9 @@ def describe_firing(fire: Firing) -> str:
     )
 
 
-def gate_start(trigger: Mapping[str, Any], site_zone: ZoneInfo, now: datetime) -> datetime | None:
+def gate_start(
+    trigger: Mapping[str, Any], site_zone: ZoneInfo, now: datetime, *, smart_day: bool = False
+) -> datetime | None:
     """The instant the send-time gates measure from; None for an immediate send.
 
     The window's start, except for a periodical trigger: there it is the next occurrence that
@@ -243,7 +256,7 @@ def gate_start(trigger: Mapping[str, Any], site_zone: ZoneInfo, now: datetime) -
     26 hours, so daily ones overlap and one is always in progress somewhere); an edit changes
     the coming occurrences.
     """
-    win = fire_window(trigger, site_zone, now=now)
+    win = fire_window(trigger, site_zone, now=now, smart_day=smart_day)
     if win.immediate:
         return None
     if win.kind != "periodical":

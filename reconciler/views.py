@@ -202,6 +202,12 @@ def to_text(plan: Plan, *, color: bool = False) -> str:
         out.append(_paint("Warnings:", _COLORS["!"], color))
         out += [f"  ! {w}" for w in plan.warnings]
         out.append("")
+    if plan.pending_checks:
+        out.append(pending_line(plan))
+        out += [f"  ? {address}" for address in plan.pending_checks[:MAX_LISTED]]
+        if len(plan.pending_checks) > MAX_LISTED:
+            out.append(f"  ... and {len(plan.pending_checks) - MAX_LISTED} more")
+        out.append("")
     out.append(_paint(summary_line(plan), "1", color))
     if extras := extras_line(plan):
         out.append(extras)
@@ -213,7 +219,16 @@ def to_text(plan: Plan, *, color: bool = False) -> str:
 
 
 def _is_empty(plan: Plan) -> bool:
-    return not (plan.changes or plan.blockers or plan.warnings or plan.unsafe)
+    return not (
+        plan.changes or plan.blockers or plan.warnings or plan.unsafe or plan.pending_checks
+    )
+
+
+def pending_line(plan: Plan) -> str:
+    return (
+        f"Uniqueness checks pending ({len(plan.pending_checks)}): apply lists EngageLab to "
+        "confirm a single live copy of each, and deletes a second copy an earlier create left:"
+    )
 
 
 # --- markdown -------------------------------------------------------------------------------
@@ -303,6 +318,7 @@ def _md_head(plan: Plan) -> str:
         ),
         ("Unsafe", "WARNING", [_md(plan.unsafe_reason or "")] if plan.unsafe else []),
         ("Warnings", "WARNING", [_md(w) for w in plan.warnings]),
+        (pending_line(plan), "NOTE", [f"`{a}`" for a in plan.pending_checks]),
     ):
         if items:
             shown = items[:MAX_LISTED]

@@ -97,14 +97,14 @@ def test_an_edited_body_is_drift_with_field_diffs_recorded_to_remote() -> None:
 
 
 def test_a_missing_task_is_deleted_before_it_fires_and_sent_after() -> None:
-    state = state_with(body("early", "2025-11-21 09:00:00"), body("late"))
+    state = state_with(body("early", "2025-11-22 09:00:00"), body("late"))
     fetched: dict[str, Any] = {"id-early": None, "id-late": None}
     snap = RemoteSnapshot([], fetched=fetched, plans={"camp": "Camp"})
     assert kinds(detect_drift(state, snap, {}, NOW)) == [
         ("schedule.early", "DELETED"),
         ("schedule.late", "DELETED"),
     ]
-    later = datetime(2025, 11, 21, 8, 0, tzinfo=UTC)  # early has begun at UTC+14, not ended
+    later = datetime(2025, 11, 21, 12, 0, tzinfo=UTC)  # early's local day began at UTC+14
     drift = detect_drift(state, snap, {}, later)
     assert kinds(drift) == [("schedule.early", "SENT"), ("schedule.late", "DELETED")]
     assert not drift[0].is_drift

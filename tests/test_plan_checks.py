@@ -67,8 +67,8 @@ def test_saved_plan_expires_three_minutes_before_the_earliest_firing_it_touches(
     a = sched("a", backup="2025-12-20 09:00:00")
     b = sched("b", backup="2025-12-10 09:00:00")
     plan = build_plan(desired([a, b]), state(), NOW)
-    # 09:00 in UTC+14 is 19:00 UTC the day before
-    assert plan.expires_at == NOW.replace(day=9, hour=19) - timedelta(minutes=3)
+    # The local day of 2025-12-10 starts at UTC+14 at 10:00 UTC the day before [ours]
+    assert plan.expires_at == NOW.replace(day=9, hour=10) - timedelta(minutes=3)
 
 
 def test_text_plan_shows_the_real_window_and_smart_push_wording() -> None:

@@ -175,7 +175,7 @@ def test_the_snapshot_holds_only_known_keys_so_no_secret_can_enter(path: Path) -
     data = json.loads(path.read_text())
     schedules = data.pop("schedules")
     plans = data.pop("plans")
-    assert set(data) == {"version", "lineage", "serial"}
+    assert set(data) == {"version", "lineage", "serial", "target"}  # target: a fingerprint
     assert set(plans) == {"p"}
     assert _all_keys(plans["p"]) == {"plan_id", "description", "applied_at", "retired_at"}
     record = schedules["a"]
@@ -189,6 +189,8 @@ def test_the_snapshot_holds_only_known_keys_so_no_secret_can_enter(path: Path) -
         "applied_at",
         "intent",
         "superseded",
+        "verify_after",
+        "uncertain",
         "action",
         "started_at",
         "fires_from",

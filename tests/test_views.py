@@ -124,5 +124,7 @@ def test_pull_request_comments_carry_the_timeline_once_before_the_campaigns() ->
     (comment,) = to_markdown_comments(plan)
     assert comment.count("```mermaid") == 1
     assert comment.index("Timeline (UTC): promo") < comment.index("<b>promo</b>")
-    assert "    b :milestone, t1, 2025-12-01 09:00, 0m" in comment  # backup_time now: at apply
+    assert (
+        "    b :crit, milestone, t1, 2025-12-01 09:00, 0m" in comment
+    )  # now: at apply, quiet hours
     assert "fires immediately when applied, for users with no activity history" in comment

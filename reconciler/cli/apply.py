@@ -12,6 +12,7 @@ import gc
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -25,19 +26,20 @@ from reconciler.apply import (
     preflight,
 )
 from reconciler.canonical import digest
+from reconciler.checks import immediate_findings
 from reconciler.cli import common
 from reconciler.cli.refresh import read_drift, refresh_only
 from reconciler.client import ClientConfig, EngageLabClient
 from reconciler.desired import load_desired
 from reconciler.drift import DriftItem
-from reconciler.errors import ConfigError, ExitCode, StalePlanError
-from reconciler.plan import CALLING, Plan, build_plan
+from reconciler.errors import BlockedError, ConfigError, ExitCode, StalePlanError, StateError
+from reconciler.plan import CALLING, Action, Plan, build_plan
 from reconciler.recorder import Recorder
 from reconciler.refresh import make_plan
 from reconciler.resources import DesiredState
 from reconciler.savedplan import check_fresh, check_reproducible, load_plan
 from reconciler.settings import Settings
-from reconciler.state import State
+from reconciler.state import State, Target
 from reconciler.store import StateStore
 from reconciler.views import to_text
 
@@ -96,11 +98,13 @@ def run(args: argparse.Namespace) -> int:
     if args.plan_file is not None and args.target:
         raise ConfigError("--target is chosen when planning: `reconcile plan --target ... --out`")
     options = ApplyOptions(parallelism=args.parallelism, allow_destroy=args.allow_destroy)
+    target = common.target_of(config)
     store = StateStore(common.state_path(args))
     with store.lock("reconcile apply"):
         state = store.load()
         for notice in store.notices:
             common.err(f"note: {notice}")
+        common.check_target(state, config, store.path)
         desired = load_desired(args.root, settings, now)
         if args.plan_file is not None:
             plan = _reviewed_plan(args, state, desired, settings, now)
@@ -118,16 +122,21 @@ def run(args: argparse.Namespace) -> int:
             )
             return int(ExitCode.OK)
         preflight(plan, now, options)
+
+        def recheck(address: str, at: datetime) -> str | None:
+            return immediate_findings(desired, settings, at, address)
+
+        _recheck_immediate(plan, now, recheck)
         if args.plan_file is None and not args.auto_approve:
             _confirm()
         started = time.monotonic()
         clock = _clock(now if pinned else None)
         recorder = Recorder(state, store.append)
         seen: list[Outcome] = []
+        run = _Run(plan, recorder, config, clock, options, settings, target, recheck)
+        compacted: StateError | None = None
         try:
-            report = asyncio.run(
-                _apply(plan, recorder, config, clock, options, args.quiet, seen.append)
-            )
+            report = asyncio.run(run.apply(args.quiet, seen.append))
         except KeyboardInterrupt:
             _print_report(ApplyReport(tuple(seen), 0), time.monotonic() - started)
             common.err(
@@ -135,11 +144,52 @@ def run(args: argparse.Namespace) -> int:
                 "again to finish: creates that were in flight are looked up by name first."
             )
             return int(ExitCode.INTERRUPTED)
+        except BaseException:
+            if seen:
+                _print_report(ApplyReport(tuple(seen), 0), time.monotonic() - started)
+            raise
         finally:
             if recorder.healthy and recorder.state.serial != state.serial:
-                store.write(recorder.state)
+                try:
+                    store.write(recorder.state)
+                except StateError as error:
+                    compacted = error  # the journal holds every entry: nothing is lost
     _print_report(report, time.monotonic() - started)
+    pending = recorder.state.unverified()
+    if pending and recorder.healthy:
+        until = max(r.verify_after for r in pending if r.verify_after is not None)
+        wait = (
+            f" after {until:%Y-%m-%d %H:%M:%S} UTC (a slow earlier write may land until then)"
+            if until > clock()
+            else ""
+        )
+        common.err(
+            f"note: {len(pending)} uniqueness check(s) pending: the next `reconcile apply`{wait} "
+            "lists EngageLab to confirm a single live copy of each"
+        )
+    if compacted is not None:
+        common.err(f"error: {compacted}. The journal {store.journal_path} holds every outcome.")
+        return int(ExitCode.ERROR)
     return int(report.exit_code)
+
+
+def _recheck_immediate(
+    plan: Plan, now: datetime, recheck: Callable[[str, datetime], str | None]
+) -> None:
+    """A `backup_time: "now"` create sends at the instant of the apply: its quiet-hours and
+    min_gap errors are judged at that instant, not when the plan was made."""
+    reasons = []
+    for change in plan.changes:
+        immediate = change.window is not None and change.window.immediate
+        if change.kind == "schedule" and change.action in (Action.CREATE, Action.REPLACE):
+            found = recheck(change.address, now) if immediate else None
+            if found:
+                reasons.append(f"  {change.address}: {found}")
+    if reasons:
+        raise BlockedError(
+            'the plan is blocked: a backup_time "now" message would send at this instant '
+            "(nothing was sent):\n" + "\n".join(reasons)
+        )
 
 
 def _reviewed_plan(
@@ -177,7 +227,37 @@ def _reviewed_plan(
         )
     check_reproducible(saved, rebuilt)
     check_fresh(rebuilt, state, desired.inputs_digest, now)  # expiry, from our own windows
+    _same_verdicts_now(rebuilt, desired, state, settings, now, drift)
     return rebuilt
+
+
+_TIME_VERDICTS = frozenset({Action.SENT, Action.FORGET, Action.EXPIRED})
+
+
+def _same_verdicts_now(
+    rebuilt: Plan,
+    desired: DesiredState,
+    state: State,
+    settings: Settings,
+    now: datetime,
+    drift: tuple[DriftItem, ...] | None,
+) -> None:
+    """ "Already sent", "forget" and "expired" depend on the clock: decide them again on ours.
+
+    A plan made on a runner whose clock was fast could call a schedule sent that has not
+    finished here, turning its cancellation into a silent no-op."""
+    if not any(c.action in _TIME_VERDICTS for c in rebuilt.changes):
+        return
+    here = make_plan(desired, state, now, settings, targets=rebuilt.targets or None, drift=drift)
+    ours = {c.address: c.action for c in here.changes}
+    for change in rebuilt.changes:
+        if change.action in _TIME_VERDICTS and ours.get(change.address) is not change.action:
+            raise StalePlanError(
+                f"the saved plan calls {change.address} {change.action.value}, but by this "
+                f"machine's clock ({now:%Y-%m-%d %H:%M:%S} UTC) it is "
+                f"{ours.get(change.address, 'unchanged')}: was the plan made on a machine whose "
+                "clock was ahead? Run `reconcile plan` again and review it"
+            )
 
 
 def _drift_key(drift: tuple[DriftItem, ...]) -> list[tuple[object, ...]]:
@@ -194,37 +274,43 @@ def _clock(pinned: datetime | None) -> common.Clock:
     return lambda: pinned + common.seconds(time.monotonic() - start)
 
 
-async def _apply(
-    plan: Plan,
-    recorder: Recorder,
-    config: ClientConfig,
-    clock: common.Clock,
-    options: ApplyOptions,
-    quiet: bool,
-    sink: Callable[[Outcome], None],
-) -> ApplyReport:
-    expected = sum(1 for c in plan.changes if c.action in CALLING)
-    progress = _Progress(expected) if not quiet and expected > PROGRESS_MIN_CALLS else None
+@dataclass(frozen=True, slots=True)
+class _Run:
+    plan: Plan
+    recorder: Recorder
+    config: ClientConfig
+    clock: common.Clock
+    options: ApplyOptions
+    settings: Settings
+    target: Target
+    recheck: Callable[[str, datetime], str | None]
 
-    def on_outcome(outcome: Outcome) -> None:
-        sink(outcome)
-        if progress is not None:
-            progress.tick(outcome)
+    async def apply(self, quiet: bool, sink: Callable[[Outcome], None]) -> ApplyReport:
+        expected = sum(1 for c in self.plan.changes if c.action in CALLING)
+        progress = _Progress(expected) if not quiet and expected > PROGRESS_MIN_CALLS else None
 
-    async with EngageLabClient(config) as client:
-        applier = Applier(
-            plan,
-            recorder,
-            client,
-            clock=clock,
-            options=options,
-            on_outcome=on_outcome,
-        )
-        try:
-            return await applier.run()
-        finally:
-            if progress:
-                progress.close()
+        def on_outcome(outcome: Outcome) -> None:
+            sink(outcome)
+            if progress is not None:
+                progress.tick(outcome)
+
+        async with EngageLabClient(self.config) as client:
+            applier = Applier(
+                self.plan,
+                self.recorder,
+                client,
+                clock=self.clock,
+                options=self.options,
+                on_outcome=on_outcome,
+                settings=self.settings,
+                target=self.target,
+                recheck=self.recheck,
+            )
+            try:
+                return await applier.run()
+            finally:
+                if progress:
+                    progress.close()
 
 
 def _confirm() -> None:
@@ -281,6 +367,8 @@ def _print_report(report: ApplyReport, seconds: float) -> None:
                     common.err(f"      {outcome.detail}")
             if len(group) > REPORT_LISTED:
                 common.err(f"  ... and {len(group) - REPORT_LISTED} more")
+    for outcome in report.warnings:
+        common.err(f"warning: {outcome.address}: {outcome.warning}")
     summary = ", ".join(f"{n} {status.value}" for status, n in counts.items() if n)
     verdict = "Apply complete" if not bad else "Apply incomplete"
     common.out(

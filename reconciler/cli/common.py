@@ -21,6 +21,7 @@ from reconciler import engagelab as api
 from reconciler.config import BUILTIN, ENV_ENVIRONMENT, Config, Environment, read_config
 from reconciler.errors import ConfigError
 from reconciler.settings import Settings
+from reconciler.state import State, Target, target_mismatch
 
 if TYPE_CHECKING:
     from reconciler.client import ClientConfig
@@ -248,6 +249,15 @@ def environment_settings(env: Environment | None) -> Settings:
         settings = dataclasses.replace(settings, min_gap_minutes=env.min_gap_minutes)
     if env.checks is not None:
         settings = dataclasses.replace(settings, check_levels=env.checks)
+    for name in (
+        "create_settle_seconds",
+        "max_clock_skew_seconds",
+        "immediate_plan_minutes",
+        "smart_window",
+    ):
+        value = getattr(env, name)
+        if value is not None:
+            settings = dataclasses.replace(settings, **{name: value})
     return settings
 
 
@@ -263,3 +273,15 @@ def color_enabled(stream: object = None) -> bool:
     target = stream if stream is not None else sys.stdout
     isatty = getattr(target, "isatty", None)
     return bool(isatty and isatty()) and "NO_COLOR" not in os.environ
+
+
+def target_of(config: ClientConfig) -> Target:
+    """What a state is bound to: the API and a fingerprint of the AppKey, never the key."""
+    return Target(base_url=config.base_url, app_key_fingerprint=config.app_key_fingerprint)
+
+
+def check_target(state: State, config: ClientConfig, path: Path) -> None:
+    """Refuse to use a state against another API or AppKey than the one it was applied to."""
+    mismatch = target_mismatch(state, target_of(config))
+    if mismatch is not None:
+        raise ConfigError(f"{path}: {mismatch}")

@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         state = store.load()
         for notice in store.notices:
             common.err(f"note: {notice}")
+        common.check_target(state, config, store.path)
         desired = load_desired(args.root, settings, now) if kind != "plan" else None
         remote = asyncio.run(_fetch(config, kind, args.schedule_id))
         result = _decide(state, kind, name, args.schedule_id, remote, desired, now)

@@ -80,6 +80,7 @@ def refresh_only(args: argparse.Namespace, command: str) -> int:
         state = store.load()
         for notice in store.notices:
             common.err(f"note: {notice}")
+        common.check_target(state, common.client_config(args), store.path)
         desired = load_desired(args.root, settings, now)
         drift = read_drift(args, state, desired, now, settings)
         events = accept_events(state, drift, now)

@@ -1,0 +1,77 @@
+"""The remote-name bookkeeping of one apply: listing, lookup by name, owner markers. Not pure: I/O.
+
+Schedule creation has no idempotency key, so every decision that could send a push twice (create,
+resume, adopt, verify) asks this one object what is live under a name. It lists every page until
+two passes agree (offset pages shift under concurrent deletes) and remembers the ids this run
+deleted, which a listing taken earlier still shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from reconciler.client import EngageLabClient
+from reconciler.errors import ReconcileError
+from reconciler.state import ScheduleRecord
+
+LISTING_ATTEMPTS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Every live schedule by name, as one read saw it."""
+
+    by_name: Mapping[str, tuple[Mapping[str, Any], ...]]
+    ids: frozenset[str]
+    agreed: bool  # two passes gave the same ids
+    taken_at: datetime  # when the read began: only writes before this can show in it
+
+
+@dataclass
+class RemoteNames:
+    client: EngageLabClient
+    clock: Callable[[], datetime]
+    listing: Listing | None = None
+    gone: set[str] = field(default_factory=set)  # remote ids this run deleted
+    problem: str = "the remote schedules were not listed"
+
+    async def load(self, *, passes: int = 2) -> Listing:
+        """List every page; with `passes` 2, until two passes agree. ApiError propagates."""
+        previous: frozenset[str] | None = None
+        for _ in range(LISTING_ATTEMPTS):
+            taken_at = self.clock()
+            items = await self.client.list_schedules()
+            ids = frozenset(str(s.get("schedule_id")) for s in items)
+            if passes < 2 or ids == previous:
+                by_name: dict[str, list[Mapping[str, Any]]] = {}
+                for item in items:
+                    by_name.setdefault(str(item.get("name")), []).append(item)
+                listing = Listing(
+                    by_name={k: tuple(v) for k, v in by_name.items()},
+                    ids=ids,
+                    agreed=passes >= 2,
+                    taken_at=taken_at,
+                )
+                if self.listing is None or passes >= 2:
+                    self.listing = listing
+                return listing
+            previous = ids
+        raise ReconcileError(
+            "the remote schedule list kept changing while it was read (another tool is "
+            "writing to this AppKey); nothing was sent. Apply again when it is quiet"
+        )
+
+    def unknown_copies(
+        self, name: str, record: ScheduleRecord | None, listing: Listing | None = None
+    ) -> list[Mapping[str, Any]] | None:
+        """Live copies named `name` that `record` does not account for; None: no listing."""
+        listing = listing or self.listing
+        if listing is None:
+            return None
+        known = set(self.gone)
+        if record is not None:
+            known |= {record.schedule_id or "", *record.superseded}
+        return [s for s in listing.by_name.get(name, ()) if str(s.get("schedule_id")) not in known]
