@@ -167,6 +167,17 @@ def test_cli_redacts_credentials_from_internal_errors(
     assert_clean(out + err)
 
 
+def test_debug_tracebacks_of_internal_errors_are_redacted_too(
+    tmp_path: Path, credentials: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_project(tmp_path, 1)
+    _raise_from_config(RuntimeError(f"oops {SECRET} {TOKEN}"), credentials)
+    assert main(["apply", "--auto-approve", "--debug", "--root", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" in err and "RuntimeError: oops *** ***" in err
+    assert_clean(out + err)
+
+
 def test_cli_redacts_the_variables_an_environment_names(
     tmp_path: Path, credentials: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

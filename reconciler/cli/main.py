@@ -81,8 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return int(ExitCode.OK)
     except Exception as error:
-        if debug:
-            raise
+        if debug:  # the traceback, redacted like every other message (never re-raised raw)
+            print(redact(traceback.format_exc(), args), end="", file=sys.stderr)
         message = f"internal error: {type(error).__name__}: {error}"
         print(
             f"{redact(message, args)}\n"
