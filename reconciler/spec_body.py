@@ -257,13 +257,14 @@ def _options(b: _Builder, plan_id: str) -> dict[str, Any]:
         options["big_push_duration"] = duration
     if fields.get("apns_production") is not None:
         options["apns_production"] = fields["apns_production"]
-    if api.MANAGED_BY_KEY in (fields.get("custom_args") or {}):
-        b.fail(
-            "custom_args",
-            (api.MANAGED_BY_KEY,),
-            f"{api.MANAGED_BY_KEY!r} is reserved",
-            "reconcile sets it to mark the schedules it manages; use another key",
-        )
+    for reserved, why in (
+        (api.MANAGED_BY_KEY, "reconcile sets it to mark the schedules it manages"),
+        (api.OWNER_KEY, "apply sets it to the owning state's lineage"),
+    ):
+        if reserved in (fields.get("custom_args") or {}):
+            b.fail(
+                "custom_args", (reserved,), f"{reserved!r} is reserved", f"{why}; use another key"
+            )
     return options
 
 

@@ -407,6 +407,8 @@ def test_series_placeholder_without_a_value() -> None:
 def test_reserved_custom_args_key() -> None:
     problem = one(with_message("custom_args: {managed_by: me}"))
     assert "'managed_by' is reserved" in problem.message
+    problem = one(with_message("custom_args: {reconcile_state: forged}"))  # the owner marker
+    assert "'reconcile_state' is reserved" in problem.message
 
 
 def test_enabled_false_is_carried_in_the_body() -> None:
