@@ -267,6 +267,9 @@ def shown_url(value: str) -> str | None:
 # made by two state files on one AppKey, or a late copy of our own, can be told apart. It is
 # left out of recorded bodies and stripped from remote ones before any comparison.
 OWNER_KEY: Final = "reconcile_state"
+# The bytes the marker adds to a body (`,"reconcile_state":"<uuid>"`): counted at plan time, so a
+# body that fits without it is never refused by EngageLab once apply adds it.
+OWNER_MARKER_BYTES: Final = len(f',"{OWNER_KEY}":""') + 36
 # [ours] A create whose outcome is unknown may still land this long after its request: several
 # times the 10 s request timeout plus the connect timeout. Nothing is created again before then.
 CREATE_SETTLE_SECONDS: Final = 120.0

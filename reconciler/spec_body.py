@@ -103,13 +103,15 @@ def build_schedule(
     if b.failed:
         return None
     push_json = canonical_json(push)
-    size = len(push_json)  # == api.body_size(push), without serializing twice
+    # api.body_size(push), without serializing twice, plus the owner marker apply adds.
+    size = len(push_json) + api.OWNER_MARKER_BYTES
     if size > api.BODY_MAX_BYTES:
         issues.append(
             Issue(
                 message.file,
                 message.path,
-                f"push body of {message.name!r} is {size} bytes",
+                f"push body of {message.name!r} is {size} bytes as sent "
+                f"({api.OWNER_MARKER_BYTES} of them the owner marker apply adds)",
                 f"at most {api.BODY_MAX_BYTES} bytes: shorten the copy or split languages",
             )
         )

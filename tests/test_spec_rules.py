@@ -218,6 +218,21 @@ def test_schedule_quota_counts_live_enabled_schedules_only() -> None:
     assert len(build(passed, settings=Settings(schedule_quota=1)).schedules) == 2
 
 
+def test_the_owner_marker_apply_adds_counts_against_the_4000_bytes() -> None:
+    from reconciler.canonical import canonical_json
+
+    def size(n: int) -> int:
+        built = build(templates={"templates/t/en.yaml": "alert: " + "x" * n + "\n"})
+        return len(canonical_json(built.schedules["m1"].body["push"]))
+
+    base, per_char = size(1), size(2) - size(1)  # the alert shows in several places
+    n = 1 + (4000 - base) // per_char  # the largest alert that fits without the marker
+    without = base + (n - 1) * per_char
+    assert without <= 4000 < without + api.OWNER_MARKER_BYTES
+    problem = one(templates={"templates/t/en.yaml": "alert: " + "x" * n + "\n"})
+    assert "owner marker" in problem.message
+
+
 def test_body_over_4000_bytes() -> None:
     long_alert = "alert: " + "é" * 1990 + "\n"
     problem = one(templates={"templates/t/en.yaml": long_alert})
