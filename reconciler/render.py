@@ -3,20 +3,25 @@
 Templates arrive by pull request, so they are hostile until proven otherwise: the immutable sandbox
 blocks Python internals, StrictUndefined turns a missing variable into an error, and an allowlist of
 syntax and filters rules out loops, calls and output-amplifying operations (a push alert is short).
+Only text reaches the copy: every `{{ }}` must yield a string, a number or a boolean, and no
+attribute read may yield a function, class or module (calls are refused, so it could only be
+printed: a memory address that changes on every run).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 
 MAX_OUTPUT_CHARS = 4000  # [ours] the whole push body is at most 4000 bytes
 # No {% set %}/{% with %}: with `~` they could double a string once per line.
@@ -110,9 +115,57 @@ def _capped(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return capped
 
 
+_TEXT_FILTER = "__reconcile_text__"  # wraps every {{ }} output; not nameable by a template
+_DATA_FILTER = "__reconcile_data__"  # wraps every attribute and item read; not nameable either
+
+
+def _text_only(value: Any, lineno: int) -> Any:
+    """`value` if it prints as text (str, int, float, bool), else TemplateTextError at `lineno`.
+
+    None prints "None", a list or mapping prints Python syntax, any other object its repr: none
+    of that is copy. An Undefined is passed on, for Jinja's own strict-undefined policy.
+    """
+    if isinstance(value, str | int | float | Undefined):
+        return value
+    kind, hint = _non_text(value)
+    raise TemplateTextError(f"this expression yields {kind}, not text", hint, lineno)
+
+
+def _data_only(value: Any, lineno: int) -> Any:
+    """`value` if it is data (what YAML vars hold), else TemplateTextError at `lineno`.
+
+    Filters such as `string`, `upper` or `join`, and `~`, print whatever they get, so a method
+    read as `x.upper` is refused where it is read, not only where it is output.
+    """
+    if value is None or isinstance(value, str | int | float | list | tuple | dict | Undefined):
+        return value
+    kind, hint = _non_text(value)
+    raise TemplateTextError(f"this expression yields {kind}, not text", hint, lineno)
+
+
+def _non_text(value: Any) -> tuple[str, str]:
+    if value is None:
+        return "null", "give it a value in vars, or use | default('...', true)"
+    if isinstance(value, list | tuple | set | frozenset):
+        return "a list", "make text of it with | join(', '), or pick one item with | first"
+    if isinstance(value, Mapping):
+        return "a mapping", "pick one of its values, e.g. {{ name.key }}"
+    if inspect.isclass(value):
+        kind = "a class"
+    elif inspect.ismodule(value):
+        kind = "a module"
+    elif callable(value):
+        kind = "a function or method"
+    else:
+        kind = f"a {type(value).__name__} object"
+    return kind, "calls are not allowed in push copy: use a variable, or a filter such as | upper"
+
+
 def _environment() -> _Environment:
     env = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
     env.filters = {k: _capped(k, v) for k, v in env.filters.items() if k in _ALLOWED_FILTERS}
+    env.filters[_TEXT_FILTER] = _text_only
+    env.filters[_DATA_FILTER] = _data_only
     env.tests = dict(env.tests)
     env.globals = {}
     return env
@@ -190,11 +243,18 @@ class Renderer:
                         f"use one of {', '.join(sorted(_ALLOWED_FILTERS))}",
                         node.lineno,
                     )
+            if isinstance(node, nodes.Name) and node.name == "self":
+                raise TemplateTextError(
+                    "'self' is a reserved name in Jinja2 templates",
+                    "give the variable another name",
+                    node.lineno,
+                )
             if isinstance(node, nodes.Name) and node.ctx == "load":
                 variables.setdefault(node.name, node.lineno)
         simple = _simple_parts(tree)
         if simple is not None:
             return Compiled(_join_parts(simple), "", variables)
+        tree = _Guard().visit(tree)
         try:
             template = self._env.from_string(tree)
         except TemplateError as error:
@@ -212,35 +272,65 @@ class Renderer:
         return Compiled(_memoized(render, tuple(variables)), "", variables)
 
 
-def _simple_parts(tree: nodes.Template) -> tuple[tuple[bool, str], ...] | None:
-    """Text and bare `{{ name }}` only: (is_variable, text) parts, rendered without Jinja.
+def _guarded(node: nodes.Expr, name: str) -> nodes.Filter:
+    return nodes.Filter(node, name, [nodes.Const(node.lineno)], [], None, None, lineno=node.lineno)
 
-    Jinja would output str(value) for each name (autoescape off, no finalize), so joining the
-    parts gives the same text at a tenth of the cost; anything richer goes through Jinja.
+
+class _Guard(NodeTransformer):
+    """Every attribute/item read through `_data_only`, every `{{ }}` value through `_text_only`.
+
+    Run after the allowlist check, so a template can never name these filters itself.
     """
-    parts: list[tuple[bool, str]] = []
+
+    def visit_Getattr(self, node: nodes.Getattr) -> nodes.Node:
+        inner = self.generic_visit(node)
+        assert isinstance(inner, nodes.Expr)
+        return _guarded(inner, _DATA_FILTER)
+
+    def visit_Getitem(self, node: nodes.Getitem) -> nodes.Node:
+        inner = self.generic_visit(node)
+        assert isinstance(inner, nodes.Expr)
+        return _guarded(inner, _DATA_FILTER)
+
+    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+        output = self.generic_visit(node)
+        assert isinstance(output, nodes.Output)
+        output.nodes = [
+            child if isinstance(child, nodes.TemplateData) else _guarded(child, _TEXT_FILTER)
+            for child in output.nodes
+        ]
+        return output
+
+
+def _simple_parts(tree: nodes.Template) -> tuple[tuple[bool, str, int], ...] | None:
+    """Text and bare `{{ name }}` only: (is_variable, text, line) parts, rendered without Jinja.
+
+    Jinja would output str(value) for each name (autoescape off, text values only), so joining
+    the parts gives the same text at a tenth of the cost; anything richer goes through Jinja.
+    """
+    parts: list[tuple[bool, str, int]] = []
     for output in tree.body:
         if not isinstance(output, nodes.Output):
             return None
         for node in output.nodes:
             if isinstance(node, nodes.TemplateData):
-                parts.append((False, node.data))
+                parts.append((False, node.data, node.lineno))
             elif isinstance(node, nodes.Name) and node.ctx == "load":
-                parts.append((True, node.name))
+                parts.append((True, node.name, node.lineno))
             else:
                 return None
     return tuple(parts)
 
 
-def _join_parts(parts: tuple[tuple[bool, str], ...]) -> Callable[[Mapping[str, Any]], str]:
-    # str.format with an empty spec gives format(v, "") == str(v) for every YAML value type.
+def _join_parts(parts: tuple[tuple[bool, str, int], ...]) -> Callable[[Mapping[str, Any]], str]:
+    # str.format with an empty spec gives format(v, "") == str(v) for str, int, float and bool.
     pattern = "".join(
-        "{}" if is_var else text.replace("{", "{{").replace("}", "}}") for is_var, text in parts
+        "{}" if is_var else text.replace("{", "{{").replace("}", "}}") for is_var, text, _ in parts
     )
-    names = [text for is_var, text in parts if is_var]
+    names = [(text, line) for is_var, text, line in parts if is_var]
 
     def render(values: Mapping[str, Any]) -> str:
-        return pattern.format(*[values[name] for name in names])
+        return pattern.format(*[_text_only(values[name], line) for name, line in names])
 
     return render
 

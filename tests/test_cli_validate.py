@@ -194,3 +194,30 @@ def test_a_template_path_that_is_not_a_regular_file_is_an_error(
     assert code == 1
     assert err.startswith("templates/t/fr.yaml:1:1: is a ")
     assert "not a template file; rename or remove it" in err.splitlines()[0]
+
+
+def test_an_expression_that_yields_a_function_is_a_located_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    method = {"t/en.yaml": "title: Hi\nalert: |\n  Hello\n  {{ ''.join }}\n"}
+    root = project(tmp_path, GOOD, method)
+    code, out, err = run(capsys, "validate", "--root", str(root), "--now", TODAY)
+    assert code == 1 and out == ""
+    assert err.startswith(
+        "templates/t/en.yaml:4:1: alert: this expression yields a function or method, not text"
+    )
+    assert "0x" not in err  # no memory address, in the copy or in the message
+
+
+def test_range_is_no_builtin_and_a_list_value_is_not_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path, GOOD, {"t/en.yaml": "title: Hi\nalert: 'n {{ range }}'\n"})
+    code, _, err = run(capsys, "validate", "--root", str(root), "--now", TODAY)
+    assert code == 1
+    assert err.startswith("templates/t/en.yaml:2:8: alert: undefined variable 'range'")
+    (root / "specs" / "a.yaml").write_text(GOOD + "    vars: {range: [1, 2]}\n", "utf-8")
+    code, _, err = run(capsys, "validate", "--root", str(root), "--now", TODAY)
+    assert code == 1
+    assert err.startswith("templates/t/en.yaml:2:8: alert: this expression yields a list, not text")
+    assert "join(" in err.splitlines()[0]  # the fix names a filter that makes text of it

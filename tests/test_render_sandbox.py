@@ -137,3 +137,47 @@ def test_plain_copy_with_a_control_character_is_refused_too() -> None:
     with pytest.raises(TemplateTextError, match=r"U\+0007"):
         Renderer().compile("ring\x07").render({})
     assert Renderer().compile("two\nlines").render({}) == "two\nlines"
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "kind"),
+    [
+        ("{{ ''.join }}", {}, "a function or method"),
+        ("{{ x.upper }}", {"x": "abc"}, "a function or method"),
+        ("{{ d.items }}", {"d": {"a": 1}}, "a function or method"),
+        ("{{ ''.join | upper }}", {}, "a function or method"),  # filters print what they get
+        ("{{ 'a' ~ x.lower }}", {"x": "abc"}, "a function or method"),
+        ("{{ [x.lower] | join }}", {"x": "abc"}, "a function or method"),
+        ("{{ x['upper'] | string }}", {"x": "abc"}, "a function or method"),
+        ("{{ x | list }}", {"x": "ab"}, "a list"),
+        ("{{ (1, 2) }}", {}, "a list"),
+        ("Hi {{ x }}", {"x": [1, 2]}, "a list"),  # the fast path, too
+        ("Hi {{ x }}", {"x": {"a": 1}}, "a mapping"),
+        ("Hi {{ x }}", {"x": None}, "null"),
+        ("{{ x | first }}", {"x": [None]}, "null"),
+    ],
+)
+def test_only_text_reaches_the_copy(text: str, values: dict[str, object], kind: str) -> None:
+    error = refused(text, **values)
+    assert error.message.startswith(f"this expression yields {kind}")
+    assert error.message.endswith(", not text")
+    assert "0x" not in error.message
+
+
+def test_a_non_text_expression_is_reported_at_its_line() -> None:
+    assert refused("Hello\n\n{{ x }} and {{ x.lower }}", x="a").lineno == 3
+    assert refused("one\n{{ x }}", x=[1]).lineno == 2
+
+
+def test_scalars_are_text() -> None:
+    values = {"s": "a", "i": 3, "f": 1.5, "b": True}
+    assert render("{{ s }} {{ i }} {{ f }} {{ b }}", **values) == "a 3 1.5 True"
+    assert render("{{ s | upper }} {{ i + 1 }} {{ l | join('-') }}", l=[1, 2], **values) == (
+        "A 4 1-2"
+    )
+
+
+def test_self_is_reserved() -> None:
+    error = refused("Hi {{ self | upper }}", self="x")  # Jinja's own object, not the variable
+    assert "reserved" in error.message
+    assert "reserved" in refused("Hi {{ self }}", self="x").message  # the fast path alike
