@@ -198,6 +198,8 @@ class Applier:
         self._names = RemoteNames(client, clock)
         self._rename_deletes: dict[str, Change] = {}
         self._called: set[str] = set()  # addresses whose write reached the network
+        # plan_id -> (address, until): a name leaving it whose create may still land
+        self._unsettled_leaving: dict[str, tuple[str, datetime]] = {}
         self._handlers: dict[Action, Callable[[Change], Awaitable[None]]] = {
             Action.CREATE: self._on_create,
             Action.UPDATE: self._on_update,
@@ -219,7 +221,8 @@ class Applier:
         schedules = [c for c in self._plan.changes if c.kind == "schedule"]
         unverified = self._recorder.state.unverified()
         if unverified or any(
-            c.action in (Action.CREATE, Action.REPLACE, Action.DELETE) for c in schedules
+            c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE)
+            for c in schedules
         ):
             # One consistent listing before any write: it guards every create against a name
             # that is already live, lets interrupted creates be found by name, and re-checks
@@ -229,9 +232,6 @@ class Applier:
             self._check_not_wrong_target(listing)
             self._check_conflicts(schedules, listing)
             await self._verify(unverified, listing)
-        elif any(c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE) for c in schedules):
-            await self._client.list_plans()  # one cheap read, for the server's clock
-            self._check_clock()
         await self._bind_target()  # before the first write, after the reads that may refuse
         failed_plans = await self._run_all(plans, self._plan_change)
         deletes = {c.address: c for c in schedules if c.action is Action.DELETE}
@@ -242,6 +242,10 @@ class Applier:
             for c in schedules
             if c.action is Action.CREATE and c.renamed_from in deletes
         }
+        for c in schedules:
+            until = self._unsettled(self._record(_name(c))) if c.action is Action.DELETE else None
+            if until is not None and c.after is None:
+                self._unsettled_leaving[c.plan_id] = (c.address, until)
         writes = [
             c for c in schedules if c.action in self._handlers and c.action is not Action.DELETE
         ]
@@ -400,7 +404,7 @@ class Applier:
                 )
                 continue
             sure = not current.uncertain or (listing.agreed and later_run)
-            if current.schedule_id in listing.ids and sure:
+            if (current.schedule_id in listing.ids or self._gone_by_design(current)) and sure:
                 confirmed.append(
                     UniquenessConfirmed(name=current.name, schedule_id=current.schedule_id)
                 )
@@ -581,8 +585,22 @@ class Applier:
         for old_id in change.superseded:
             await self._delete_id(name, change.plan_id, old_id)
         if record.intent is not None and record.intent.action == "update":
-            await self._resume_update(change, record.schedule_id)
+            await self._resume_update(change, record)
             return
+        live = self._names.live_body(record.schedule_id)
+        if live is not None and digest(live) != record.digest:
+            # EngageLab holds another version than the state says (a rolled-back state, a
+            # console edit): the gates judge the version the PUT would really change.
+            change = replace_before(change, live)
+            late = too_late(change, self._clock(), self._settings)
+            if late:
+                self._note(
+                    change,
+                    Status.NOT_ATTEMPTED,
+                    f"EngageLab holds another version than the state records, and {late}",
+                    retry_helps=False,
+                )
+                return
         await self._update(change, record.schedule_id)
 
     async def _on_replace(self, change: Change) -> None:
@@ -594,7 +612,23 @@ class Applier:
         await self._create_or_resume(change)
 
     async def _on_create(self, change: Change) -> None:
-        """Create; a rename deletes its old name first and creates nothing if that fails."""
+        """Create; a rename deletes its old name first and creates nothing if that fails.
+
+        A name leaving the campaign whose own create may still land (outcome unknown, within
+        the settle time) may be this one under its old name: the planner cannot pair a rename
+        whose old body was never confirmed, so nothing is created in that push plan until then.
+        """
+        waiting = self._unsettled_leaving.get(change.plan_id)
+        if waiting is not None and change.renamed_from is None:
+            address, until = waiting
+            self._note(
+                change,
+                Status.NOT_ATTEMPTED,
+                f"{address} leaves the specs while its earlier create may still land (until "
+                f"{format_utc(until)}); if this is it renamed, both would be sent. Not created: "
+                "run `reconcile apply` again after that",
+            )
+            return
         renamed = self._rename_deletes.get(change.address)
         if renamed is not None:
             await self._on_delete(renamed)
@@ -767,9 +801,22 @@ class Applier:
             return
         await self._update(found, schedule_id, adopted=True)
 
-    async def _resume_update(self, change: Change, schedule_id: str) -> None:
-        """An update whose outcome is unknown: gate on the live version and diff against it."""
-        assert change.after is not None
+    async def _resume_update(self, change: Change, record: ScheduleRecord) -> None:
+        """An update whose outcome is unknown: after the settle time (a late PUT would overwrite
+        this one), gate on the live version and diff against it."""
+        assert change.after is not None and record.intent is not None
+        assert record.schedule_id is not None
+        schedule_id = record.schedule_id
+        settled_at = record.intent.started_at + self._settle()
+        if self._clock() < settled_at:
+            self._note(
+                change,
+                Status.UNKNOWN,
+                f"an earlier update's outcome is unknown; a slow write may still land, so "
+                f"nothing is sent before {format_utc(settled_at)}: run `reconcile apply` again "
+                "after that",
+            )
+            return
         live = await self._client.get_schedule(schedule_id)
         if live is None:
             self._note(
@@ -811,6 +858,11 @@ class Applier:
             if not error.outcome_unknown:
                 self._called.discard(change.address)
                 await self._recorder.record(IntentCleared(name=name))
+            else:  # the settle time counts from the last moment the PUT could have been sent
+                later = intent.model_copy(update={"started_at": self._clock()})
+                await self._recorder.record(
+                    IntentRecorded(name=name, plan_id=change.plan_id, intent=later)
+                )
             raise
         await self._record_updated(change)
         if adopted:
@@ -857,12 +909,15 @@ class Applier:
         specs, or only the older copies an interrupted replace left (the live one stays).
 
         Recovery: when the create's outcome was unknown, whatever is live under the name is
-        adopted first, so a failed delete still leaves the live task recorded.
+        adopted first, so a failed delete still leaves the live task recorded. Before the settle
+        time a late copy may still land: the name stays recorded (an intent with no id) so the
+        next apply looks again, and the outcome is unknown, so a rename does not create yet.
         """
         name = _name(change)
         ids = [i for i in (change.schedule_id, *change.superseded) if i]
         record = self._record(name)
         intent = record.intent if record is not None else None
+        unsettled = self._unsettled(record) if change.after is None else None
         if change.after is None and intent is not None and intent.action == "create":
             found = self._names.unknown_copies(name, record)
             if found is None:
@@ -887,6 +942,20 @@ class Applier:
                 missing.append(schedule_id)
         record = self._record(name)
         left = record is not None and record.schedule_id is None and not record.superseded
+        if unsettled is not None:
+            keep = intent or Intent(action="create", started_at=unsettled - self._settle())
+            await self._recorder.record(
+                IntentRecorded(name=name, plan_id=change.plan_id, intent=keep)
+            )
+            done = ", ".join(f"deleted {i}" for i in ids) or "nothing listed yet"
+            self._note(
+                change,
+                Status.UNKNOWN,
+                f"{done}; an earlier create's outcome is unknown and a slow write may still "
+                f"land until {format_utc(unsettled)}: run `reconcile apply` again after that to "
+                "delete it too (the name stays recorded until then)",
+            )
+            return
         if change.after is None and left:
             # Only a create intent that never reached EngageLab is left: nothing to delete.
             await self._recorder.record(ScheduleForgotten(name=name))
@@ -901,6 +970,25 @@ class Applier:
                     "the message still goes out: check the console"
                 )
         self._note(change, Status.APPLIED, ", ".join(f"deleted {i}" for i in ids), warning=warning)
+
+    def _gone_by_design(self, record: ScheduleRecord) -> bool:
+        """A task EngageLab stops listing once sent (backup_time "now", or its firing is over):
+        absent from the listing, with no other copy beside it, nothing can be live twice."""
+        if record.body is None:
+            return False
+        win = window_for(record.body["trigger"], self._settings, self._clock())
+        return win.immediate or win.is_over(self._clock(), record.applied_at)
+
+    def _unsettled(self, record: ScheduleRecord | None) -> datetime | None:
+        """Until when a late copy of `record`'s create may still land, if that is ahead."""
+        if record is None:
+            return None
+        until = None
+        if record.intent is not None and record.intent.action == "create":
+            until = record.intent.started_at + self._settle()
+        elif record.uncertain and record.verify_after is not None:
+            until = record.verify_after
+        return until if until is not None and until > self._clock() else None
 
     async def _delete_id(self, name: str, plan_id: str, schedule_id: str) -> bool:
         """Delete one remote id; False when EngageLab did not know it (the goal is met)."""

@@ -495,7 +495,9 @@ class EngageLabClient:
                 if maybe_applied and method == "DELETE":
                     return _Answer(None, attempts)  # our lost earlier attempt deleted it
                 raise self._error(method, path, failure, attempts, not_found=True)
-            if kind is _Kind.CREATE:
+            if kind is _Kind.CREATE or method == "PUT":
+                # A PUT is repeated only when it certainly did not land, like a create: a first
+                # attempt committed late would overwrite whatever a later update sends.
                 retry = _create_may_retry(failure)
                 if not retry and failure.may_have_applied:
                     raise self._error(

@@ -444,6 +444,8 @@ def build_plan(
             delete_threshold_count=settings.delete_threshold_count,
             delete_threshold_ratio=settings.delete_threshold_ratio,
             smart_window=settings.smart_window,
+            environment=settings.environment,
+            check_levels=settings.check_levels,
         ),
         targets=tuple(sorted(targets or ())),
         changes=tuple(changes),

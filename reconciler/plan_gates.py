@@ -27,6 +27,7 @@ from reconciler.timing import (
     firings,
     format_utc,
     gate_start,
+    parse_api_time,
     periodical_walls,
     wall_to_utc,
 )
@@ -160,17 +161,27 @@ _DAY = timedelta(days=1)
 def periodical_repeat(change: Change, now: datetime, settings: Settings) -> str | None:
     """A periodical moved later on a day whose occurrence has already reached some zones: those
     zones would get that day's message twice. Pure."""
-    if change.action is not Action.UPDATE or change.before is None or change.after is None:
+    if change.action not in (Action.UPDATE, Action.REPLACE):
+        return None
+    if change.before is None or change.after is None:
         return None
     old, new = change.before["trigger"], change.after["trigger"]
-    if "periodical" not in old or "periodical" not in new:
+    if "periodical" not in old:
         return None
     zone = settings.site_zone
 
-    def spans(per: Mapping[str, Any]) -> dict[Any, tuple[datetime, datetime]]:
-        device = per.get("zone_type", ZONE_SITE) != ZONE_SITE
+    def spans(trigger: Mapping[str, Any]) -> dict[Any, tuple[datetime, datetime]]:
+        kind, inner = next(iter(trigger.items()))
+        if kind == "intelligent" and inner.get("backup_time") == "now":
+            return {}
+        device = kind == "intelligent" or inner.get("zone_type", ZONE_SITE) != ZONE_SITE
+        walls = (
+            periodical_walls(inner)
+            if kind == "periodical"
+            else iter([parse_api_time(inner["backup_time" if kind == "intelligent" else "time"])])
+        )
         found: dict[Any, tuple[datetime, datetime]] = {}
-        for wall in periodical_walls(per):
+        for wall in walls:
             span = device_window(wall) if device else (wall_to_utc(wall, zone),) * 2
             if span[1] < now - _DAY:
                 continue
@@ -179,7 +190,7 @@ def periodical_repeat(change: Change, now: datetime, settings: Settings) -> str 
             found[wall.date()] = (span[0], span[1])
         return found
 
-    old_spans, new_spans = spans(old["periodical"]), spans(new["periodical"])
+    old_spans, new_spans = spans(old), spans(new)
     for day, (old_first, old_last) in sorted(old_spans.items()):
         if day not in new_spans or old_first > now:
             continue
@@ -187,8 +198,8 @@ def periodical_repeat(change: Change, now: datetime, settings: Settings) -> str 
         # Zones where the old occurrence has passed and the new one, later that day, has not.
         if new_first > old_first and new_last > now:
             return (
-                f"moves {day:%Y-%m-%d}'s occurrence later ({old['periodical'].get('time')} -> "
-                f"{new['periodical'].get('time')}), but that occurrence has already reached "
+                f"moves {day:%Y-%m-%d}'s occurrence later ({describe_time(old)} -> "
+                f"{describe_time(new)}), but that occurrence has already reached "
                 f"some time zones (since {format_utc(old_first)}): they would get it twice. "
                 "Make the change start the next day (`start`), or apply it after that "
                 f"occurrence ends ({format_utc(old_last)})"

@@ -113,6 +113,10 @@ class PlanSettings(_Frozen):
     delete_threshold_count: int
     delete_threshold_ratio: float
     smart_window: str = "local_day"
+    # Which environment it was planned for, and its check levels: a plan reviewed for one is
+    # never applied to another (a first apply has no state lineage to tell them apart).
+    environment: str = ""
+    check_levels: tuple[tuple[str, str], ...] = ()
 
 
 class Plan(_Frozen):

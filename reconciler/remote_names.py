@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.client import EngageLabClient
+from reconciler.drift import body_of
 from reconciler.errors import ReconcileError
 from reconciler.state import ScheduleRecord
 
@@ -26,6 +27,7 @@ class Listing:
 
     by_name: Mapping[str, tuple[Mapping[str, Any], ...]]
     ids: frozenset[str]
+    by_id: Mapping[str, Mapping[str, Any]]
     agreed: bool  # two passes gave the same ids
     taken_at: datetime  # when the read began: only writes before this can show in it
 
@@ -44,7 +46,8 @@ class RemoteNames:
         for _ in range(LISTING_ATTEMPTS):
             taken_at = self.clock()
             items = await self.client.list_schedules()
-            ids = frozenset(str(s.get("schedule_id")) for s in items)
+            by_id = {str(s.get("schedule_id")): s for s in items}
+            ids = frozenset(by_id)
             if passes < 2 or ids == previous:
                 by_name: dict[str, list[Mapping[str, Any]]] = {}
                 for item in items:
@@ -52,6 +55,7 @@ class RemoteNames:
                 listing = Listing(
                     by_name={k: tuple(v) for k, v in by_name.items()},
                     ids=ids,
+                    by_id=by_id,
                     agreed=passes >= 2,
                     taken_at=taken_at,
                 )
@@ -75,3 +79,11 @@ class RemoteNames:
         if record is not None:
             known |= {record.schedule_id or "", *record.superseded}
         return [s for s in listing.by_name.get(name, ()) if str(s.get("schedule_id")) not in known]
+
+    def live_body(self, schedule_id: str) -> dict[str, Any] | None:
+        """The body EngageLab lists for `schedule_id`, without the owner marker; None when the
+        listing did not show it (or there is no listing)."""
+        if self.listing is None:
+            return None
+        item = self.listing.by_id.get(schedule_id)
+        return None if item is None else body_of(item)

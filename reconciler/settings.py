@@ -54,6 +54,7 @@ class Settings:
     max_clock_skew_seconds: float = MAX_CLOCK_SKEW_SECONDS
     immediate_plan_minutes: int = IMMEDIATE_PLAN_MINUTES
     smart_window: str = SMART_WINDOW
+    environment: str = ""  # the reconcile.toml environment ("" with no config)
 
     def check_level(self, check: str) -> str:
         """The environment's level for `check`: "warning" unless check_levels says otherwise."""

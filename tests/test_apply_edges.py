@@ -442,3 +442,119 @@ def test_a_full_disk_gives_the_real_cause_and_a_report_and_loses_nothing(
     assert apply(env, tmp_path) == ExitCode.OK  # nothing lost: the rerun finishes the job
     assert env.names() == {f"msg_{i:02d}": 1 for i in range(6)}
     assert set(live_before) <= set(env.names())
+
+
+# --- from the adversarial review: interactions of the edges ----------------------------------
+
+
+def _rename(root: Path) -> None:
+    spec = root / "specs" / "camp.yaml"
+    spec.write_text(spec.read_text().replace("name: msg_", "name: promo_"), encoding="utf-8")
+
+
+def test_a_rename_while_the_old_create_may_still_land_waits_for_the_settle_time(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    write_project(tmp_path, 1)
+    late = {"method": "POST", "path": "/v4/schedules", "kind": "late", "seconds": 1.5}
+    env.set_faults(script=[late])
+    assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY
+    _rename(tmp_path)
+    assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY  # the old name may still land
+    assert _posts(env) == 1  # promo_00 is not created beside it
+    assert "msg_00" in _state(tmp_path).load().schedules  # still recorded, looked at again
+    time.sleep(2.0)
+    assert env.names() == {"msg_00": 1}  # the late write landed
+    later = _at(env, EMULATOR_NOW + SETTLE)
+    assert apply(env, tmp_path, now=later) == ExitCode.OK
+    assert env.names() == {"promo_00": 1}  # old copy found, deleted, then the new one created
+
+
+def _live_trigger(emu: EmulatorHandle, name: str) -> dict[str, object]:
+    (item,) = [s for s in emu.server.snapshot()["schedules"] if s["name"] == name]
+    trigger: dict[str, object] = item["trigger"]
+    return trigger
+
+
+def test_an_update_over_a_rolled_back_state_gates_on_the_live_version(
+    env: EmulatorHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_project(tmp_path, 1, trigger='{smart: {backup_time: "2025-12-20 09:00:00"}}')
+    assert apply(env, tmp_path) == ExitCode.OK
+    write_project(tmp_path, 1, trigger='{smart: {backup_time: "2025-12-10 09:00:00"}}')
+    assert apply(env, tmp_path) == ExitCode.OK
+    snapshot = tmp_path / "state" / "default.json"
+    snapshot.write_bytes((tmp_path / "state" / "default.json.backup").read_bytes())  # rollback
+    write_project(tmp_path, 1, trigger='{smart: {backup_time: "2025-12-22 09:00:00"}}')
+    sending = _at(env, datetime.fromisoformat("2025-12-09T12:00:00+00:00"))  # 12-10 has begun
+    mark = len(env.calls())
+    capsys.readouterr()
+    assert apply(env, tmp_path, now=sending) == ExitCode.ERROR
+    assert writes(env, mark) == []  # no PUT onto the live version that is sending
+    assert "another version than the state records" in capsys.readouterr().err
+
+
+def test_a_daily_task_replaced_by_a_later_one_off_that_day_is_blocked(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    daily = (
+        '{periodical: {start: "2025-12-01 00:00:00", end: "2026-02-28 23:59:59", '
+        'time: "09:00:00", unit: day, zone: device}}'
+    )
+    write_project(tmp_path, 1, trigger=daily)
+    assert apply(env, tmp_path) == ExitCode.OK
+    mid = _at(env, datetime.fromisoformat("2025-12-20T00:00:00+00:00"))
+    write_project(tmp_path, 1, trigger='{single: {time: "2025-12-20 15:00:00", zone: device}}')
+    mark = len(env.calls())
+    assert apply(env, tmp_path, now=mid) == ExitCode.BLOCKED
+    assert writes(env, mark) == []
+
+
+def test_a_saved_plan_for_one_environment_is_refused_for_another(
+    env: EmulatorHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_project(tmp_path, 1)
+    (tmp_path / "reconcile.toml").write_text(
+        '[environments.staging]\nstate = "state/staging.json"\n\n'
+        '[environments.production]\nstate = "state/production.json"\n',
+        encoding="utf-8",
+    )
+    plan_file = tmp_path / "plan.json"
+    argv = ["plan", "--root", str(tmp_path), "--now", NOW, "--env", "staging"]
+    assert main([*argv, "--out", str(plan_file)]) == 0
+    capsys.readouterr()
+    assert apply(env, tmp_path, str(plan_file), "--env", "production") == ExitCode.STALE_PLAN
+    assert env.calls() == []
+    assert "made for environment staging" in capsys.readouterr().err
+    assert apply(env, tmp_path, str(plan_file), "--env", "staging") == ExitCode.OK
+
+
+def test_an_update_committed_late_never_overwrites_a_newer_one(
+    env: EmulatorHandle, tmp_path: Path
+) -> None:
+    def backup(day: int) -> str:
+        return f'{{smart: {{backup_time: "2025-12-{day} 09:00:00"}}}}'
+
+    write_project(tmp_path, 1, trigger=backup(20))
+    assert apply(env, tmp_path) == ExitCode.OK
+    write_project(tmp_path, 1, trigger=backup(21))
+    late = {"method": "PUT", "path": "/v4/schedules/", "kind": "late", "seconds": 1.5}
+    env.set_faults(script=[late])
+    assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY  # 504: unknown, never repeated
+    write_project(tmp_path, 1, trigger=backup(22))
+    mark = len(env.calls())
+    assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY  # within the settle time: no PUT
+    assert writes(env, mark) == []
+    time.sleep(2.0)  # the first PUT lands late
+    later = _at(env, EMULATOR_NOW + SETTLE)
+    assert apply(env, tmp_path, now=later) == ExitCode.OK
+    assert _live_trigger(env, "msg_00") == {"intelligent": {"backup_time": "2025-12-22 09:00:00"}}
+
+
+def test_a_sent_now_push_does_not_stay_pending(env: EmulatorHandle, tmp_path: Path) -> None:
+    write_project(tmp_path, 1, trigger='{smart: {backup_time: "now"}}')
+    assert apply(env, tmp_path) == ExitCode.OK
+    later = _at(env, EMULATOR_NOW + timedelta(minutes=5))
+    assert apply(env, tmp_path, now=later) == ExitCode.OK  # not listed once sent: confirmed
+    assert _state(tmp_path).load().unverified() == []
+    assert main(["plan", "--root", str(tmp_path), "--now", later, "--detailed-exitcode"]) == 0

@@ -169,18 +169,30 @@ def test_a_guard_refusing_the_first_attempt_sends_nothing(emulator: EmulatorHand
     assert emulator.calls() == []
 
 
-def test_a_gated_update_after_a_5xx_is_outcome_unknown(emulator: EmulatorHandle) -> None:
+def test_a_gated_update_after_a_throttle_is_unsent(emulator: EmulatorHandle) -> None:
     async def story(client: EngageLabClient) -> Any:
         await client.upsert_plan("p1", "Plan")
         sid = await client.create_schedule(body())
-        emulator.set_faults(script=[{"method": "PUT", "path": SCHEDULES, "kind": "503"}])
+        emulator.set_faults(script=[{"method": "PUT", "path": SCHEDULES, "kind": "429"}])
         return await client.update_schedule(sid, {"enabled": False}, guard=guard)
 
     events = Events()
     guard = Guard(events, allow=1)
     error = fails(make_client(emulator.base_url, events), story)
-    assert error.gated and error.outcome_unknown and not error.retryable
-    assert "HTTP 503" in str(error)  # what the attempt before answered
+    assert error.gated and not error.outcome_unknown and not error.retryable  # 429: not applied
+    assert "HTTP 429" in str(error)  # what the attempt before answered
+    assert [c.outcome for c in emulator.calls() if c.method == "PUT"] == ["fault:429"]
+
+
+def test_an_update_answered_5xx_is_unknown_and_not_repeated(emulator: EmulatorHandle) -> None:
+    async def story(client: EngageLabClient) -> Any:
+        await client.upsert_plan("p1", "Plan")
+        sid = await client.create_schedule(body())
+        emulator.set_faults(script=[{"method": "PUT", "path": SCHEDULES, "kind": "503"}])
+        return await client.update_schedule(sid, {"enabled": False})
+
+    error = fails(make_client(emulator.base_url, Events()), story)
+    assert error.outcome_unknown and not error.gated
     assert [c.outcome for c in emulator.calls() if c.method == "PUT"] == ["fault:503"]
 
 

@@ -220,6 +220,15 @@ def _reviewed_plan(
         targets=saved.targets or None,
         drift=drift,
     )
+    if rebuilt.settings.environment != saved.settings.environment:
+        made, here = (
+            saved.settings.environment or "(none)",
+            rebuilt.settings.environment or "(none)",
+        )
+        raise StalePlanError(
+            f"the saved plan was made for environment {made}, and this apply targets {here}: "
+            "nothing was sent. Plan again with the --env you mean to apply"
+        )
     if rebuilt.settings != saved.settings:
         raise StalePlanError(
             f"the saved plan was made with other settings ({saved.settings}) than this "

@@ -238,6 +238,7 @@ def environment_settings(env: Environment | None) -> Settings:
     settings = Settings()
     if env is None:
         return settings
+    settings = dataclasses.replace(settings, environment=env.name)
     if env.schedule_quota is not None:
         settings = dataclasses.replace(settings, schedule_quota=env.schedule_quota)
     if env.site_time_zone is not None:
