@@ -366,12 +366,14 @@ def test_an_adopted_task_of_another_trigger_kind_is_not_called_complete(
     assert_converged(env, tmp_path, {"msg_00"})
 
 
+@pytest.mark.parametrize("lead", [timedelta(minutes=1), timedelta(hours=1)])
 def test_a_saved_plan_made_with_a_clock_ahead_is_refused(
-    env: EmulatorHandle, tmp_path: Path
+    env: EmulatorHandle, tmp_path: Path, lead: timedelta
 ) -> None:
+    """No tolerance: even a minute ahead (the old 5-minute one let a fast runner's plan in)."""
     write_project(tmp_path, 1)
     plan_file = tmp_path / "plan.json"
-    ahead = (EMULATOR_NOW + timedelta(hours=1)).isoformat()
+    ahead = (EMULATOR_NOW + lead).isoformat()
     assert main(["plan", "--root", str(tmp_path), "--now", ahead, "--out", str(plan_file)]) == 0
     assert apply(env, tmp_path, str(plan_file)) == ExitCode.STALE_PLAN
     assert env.calls() == []
