@@ -133,6 +133,7 @@ NOT_FOUND_CODES: Final = frozenset({CODE_NOT_FOUND})  # [v3] besides HTTP 404
 # [ours] A schedule create has no idempotency key, so it is retried only on answers that say the
 # request was refused before any work: 429 and 23008 (throttled). Any 5xx, 21030 or 27000 may
 # come after the schedule was stored, so a create that gets one is "outcome unknown".
+# A schedule PUT follows the same rule (a late first PUT would overwrite a newer one).
 CREATE_RETRYABLE_HTTP_STATUS: Final = frozenset({429})  # [ours]
 CREATE_RETRYABLE_CODES: Final = frozenset({CODE_RATE_LIMITED})  # [ours]
 
