@@ -199,7 +199,7 @@ class Applier:
         self._rename_deletes: dict[str, Change] = {}
         self._called: set[str] = set()  # addresses whose write reached the network
         # plan_id -> (address, until): a name leaving it whose create may still land
-        self._unsettled_leaving: dict[str, tuple[str, datetime]] = {}
+        self._unsettled_leaving: dict[str, tuple[str, datetime | None]] = {}
         self._handlers: dict[Action, Callable[[Change], Awaitable[None]]] = {
             Action.CREATE: self._on_create,
             Action.UPDATE: self._on_update,
@@ -242,10 +242,19 @@ class Applier:
             for c in schedules
             if c.action is Action.CREATE and c.renamed_from in deletes
         }
-        for c in schedules:
-            until = self._unsettled(self._record(_name(c))) if c.action is Action.DELETE else None
-            if until is not None and c.after is None:
-                self._unsettled_leaving[c.plan_id] = (c.address, until)
+        # A create of unknown outcome with no body recorded cannot be paired with its rename,
+        # also when --target leaves it out of the plan: it holds back creates in its push plan.
+        creating = {c.address for c in schedules if c.action in (Action.CREATE, Action.REPLACE)}
+        planned = {c.address for c in schedules}
+        for record in self._recorder.state.schedules.values():
+            intent = record.intent
+            if record.schedule_id is not None or intent is None or intent.action != "create":
+                continue
+            until = self._unsettled(record)
+            if record.address not in creating and (
+                until is not None or record.address not in planned
+            ):
+                self._unsettled_leaving[record.plan_id] = (record.address, until)
         writes = [
             c for c in schedules if c.action in self._handlers and c.action is not Action.DELETE
         ]
@@ -605,8 +614,37 @@ class Applier:
 
     async def _on_replace(self, change: Change) -> None:
         """Delete the old copies, then create: two live tasks with one name would be a double
-        send. Also finishes an interrupted replace (a create with old ids still to delete)."""
+        send. Also finishes an interrupted replace (a create with old ids still to delete).
+
+        Recovery: the version deleted is judged as EngageLab lists it (a rolled-back state, or
+        an earlier update whose outcome is unknown and which waits out the settle time first).
+        """
         name = _name(change)
+        record = self._record(name)
+        if change.action is Action.REPLACE and record is not None and record.schedule_id:
+            if record.intent is not None and record.intent.action == "update":
+                settled_at = record.intent.started_at + self._settle()
+                if self._clock() < settled_at:
+                    self._note(
+                        change,
+                        Status.UNKNOWN,
+                        "an earlier update's outcome is unknown; a slow write may still land, "
+                        f"so nothing is replaced before {format_utc(settled_at)}: run "
+                        "`reconcile apply` again after that",
+                    )
+                    return
+            live = self._names.live_body(record.schedule_id)
+            if live is not None and digest(live) != record.digest:
+                judged = change.model_copy(update={"before": live, "digest_before": digest(live)})
+                late = too_late(judged, self._clock(), self._settings)
+                if late:
+                    self._note(
+                        change,
+                        Status.NOT_ATTEMPTED,
+                        f"EngageLab holds another version than the state records, and {late}",
+                        retry_helps=False,
+                    )
+                    return
         for old_id in (*([change.schedule_id] if change.schedule_id else []), *change.superseded):
             await self._delete_id(name, change.plan_id, old_id)
         await self._create_or_resume(change)
@@ -621,12 +659,18 @@ class Applier:
         waiting = self._unsettled_leaving.get(change.plan_id)
         if waiting is not None and change.renamed_from is None:
             address, until = waiting
+            why = (
+                f"may still land (until {format_utc(until)}): run `reconcile apply` again after "
+                "that"
+                if until is not None
+                else "is left out of this run by --target: apply without --target, or add "
+                f"{address} to it"
+            )
             self._note(
                 change,
                 Status.NOT_ATTEMPTED,
-                f"{address} leaves the specs while its earlier create may still land (until "
-                f"{format_utc(until)}); if this is it renamed, both would be sent. Not created: "
-                "run `reconcile apply` again after that",
+                f"{address}, an earlier create of unknown outcome in the same push plan, {why}. "
+                "If this message is it renamed, both would be sent, so it is not created",
             )
             return
         renamed = self._rename_deletes.get(change.address)

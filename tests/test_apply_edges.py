@@ -547,3 +547,44 @@ def test_a_sent_now_push_does_not_stay_pending(env: EmulatorHandle, tmp_path: Pa
     assert apply(env, tmp_path, now=later) == ExitCode.OK  # not listed once sent: confirmed
     assert _state(tmp_path).load().unverified() == []
     assert main(["plan", "--root", str(tmp_path), "--now", later, "--detailed-exitcode"]) == 0
+
+
+# --- from the second review: replace and --target -----------------------------------------
+
+
+def test_a_replace_after_an_ambiguous_update_judges_the_live_version(
+    env: EmulatorHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_project(tmp_path, 1, trigger='{smart: {backup_time: "2025-12-20 09:00:00"}}')
+    assert apply(env, tmp_path) == ExitCode.OK
+    write_project(tmp_path, 1, trigger='{smart: {backup_time: "2025-12-10 09:00:00"}}')
+    env.set_faults(script=[{"method": "PUT", "path": "/v4/schedules/", "kind": "lost"}])
+    assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY  # the PUT landed, its answer lost
+    env.set_faults()
+    # A trigger kind change: a replace. At 12-09 12:00 UTC the live 12-10 version is sending.
+    write_project(tmp_path, 1, trigger='{single: {time: "2025-12-22 09:00:00", zone: device}}')
+    sending = _at(env, datetime.fromisoformat("2025-12-09T12:00:00+00:00"))
+    mark = len(env.calls())
+    capsys.readouterr()
+    assert apply(env, tmp_path, now=sending) == ExitCode.ERROR
+    assert writes(env, mark) == []  # neither deleted mid-send nor sent again as a one-off
+    assert "another version than the state records" in capsys.readouterr().err
+
+
+def test_targeting_the_new_name_of_an_unconfirmed_create_creates_nothing(
+    env: EmulatorHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_project(tmp_path, 1)
+    env.set_faults(script=[{"method": "POST", "path": "/v4/schedules", "kind": "lost"}])
+    assert apply(env, tmp_path) == ExitCode.PARTIAL_APPLY  # msg_00 live, only an intent
+    env.set_faults()
+    _rename(tmp_path)
+    later = _at(env, EMULATOR_NOW + SETTLE)  # past the settle time too
+    capsys.readouterr()
+    assert (
+        apply(env, tmp_path, "--target", "schedule.promo_00", now=later) == ExitCode.PARTIAL_APPLY
+    )
+    assert env.names() == {"msg_00": 1}  # never promo_00 beside it
+    assert "left out of this run by --target" in capsys.readouterr().err
+    assert apply(env, tmp_path, now=later) == ExitCode.OK  # the whole plan: adopted, deleted
+    assert env.names() == {"promo_00": 1}
