@@ -622,17 +622,8 @@ class Applier:
         name = _name(change)
         record = self._record(name)
         if change.action is Action.REPLACE and record is not None and record.schedule_id:
-            if record.intent is not None and record.intent.action == "update":
-                settled_at = record.intent.started_at + self._settle()
-                if self._clock() < settled_at:
-                    self._note(
-                        change,
-                        Status.UNKNOWN,
-                        "an earlier update's outcome is unknown; a slow write may still land, "
-                        f"so nothing is replaced before {format_utc(settled_at)}: run "
-                        "`reconcile apply` again after that",
-                    )
-                    return
+            if self._update_settling(change, record):
+                return
             live = self._names.live_body(record.schedule_id)
             if live is not None and digest(live) != record.digest:
                 judged = change.model_copy(update={"before": live, "digest_before": digest(live)})
@@ -851,15 +842,7 @@ class Applier:
         assert change.after is not None and record.intent is not None
         assert record.schedule_id is not None
         schedule_id = record.schedule_id
-        settled_at = record.intent.started_at + self._settle()
-        if self._clock() < settled_at:
-            self._note(
-                change,
-                Status.UNKNOWN,
-                f"an earlier update's outcome is unknown; a slow write may still land, so "
-                f"nothing is sent before {format_utc(settled_at)}: run `reconcile apply` again "
-                "after that",
-            )
+        if self._update_settling(change, record):
             return
         live = await self._client.get_schedule(schedule_id)
         if live is None:
@@ -1014,6 +997,23 @@ class Applier:
                     "the message still goes out: check the console"
                 )
         self._note(change, Status.APPLIED, ", ".join(f"deleted {i}" for i in ids), warning=warning)
+
+    def _update_settling(self, change: Change, record: ScheduleRecord) -> bool:
+        """Note and say so when an update of unknown outcome may still land: a write now would
+        be overwritten by it (or judge the wrong version)."""
+        intent = record.intent
+        if intent is None or intent.action != "update":
+            return False
+        settled_at = intent.started_at + self._settle()
+        if self._clock() >= settled_at:
+            return False
+        self._note(
+            change,
+            Status.UNKNOWN,
+            "an earlier update's outcome is unknown; a slow write may still land, so nothing is "
+            f"sent before {format_utc(settled_at)}: run `reconcile apply` again after that",
+        )
+        return True
 
     def _gone_by_design(self, record: ScheduleRecord) -> bool:
         """A task EngageLab stops listing once sent (backup_time "now", or its firing is over):
