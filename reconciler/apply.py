@@ -596,21 +596,9 @@ class Applier:
         if record.intent is not None and record.intent.action == "update":
             await self._resume_update(change, record)
             return
-        live = self._names.live_body(record.schedule_id)
-        if live is not None and digest(live) != record.digest:
-            # EngageLab holds another version than the state says (a rolled-back state, a
-            # console edit): the gates judge the version the PUT would really change.
-            change = replace_before(change, live)
-            late = too_late(change, self._clock(), self._settings)
-            if late:
-                self._note(
-                    change,
-                    Status.NOT_ATTEMPTED,
-                    f"EngageLab holds another version than the state records, and {late}",
-                    retry_helps=False,
-                )
-                return
-        await self._update(change, record.schedule_id)
+        judged = self._judge_live(change, record)
+        if judged is not None:
+            await self._update(judged, record.schedule_id)
 
     async def _on_replace(self, change: Change) -> None:
         """Delete the old copies, then create: two live tasks with one name would be a double
@@ -621,21 +609,13 @@ class Applier:
         """
         name = _name(change)
         record = self._record(name)
-        if change.action is Action.REPLACE and record is not None and record.schedule_id:
-            if self._update_settling(change, record):
-                return
-            live = self._names.live_body(record.schedule_id)
-            if live is not None and digest(live) != record.digest:
-                judged = change.model_copy(update={"before": live, "digest_before": digest(live)})
-                late = too_late(judged, self._clock(), self._settings)
-                if late:
-                    self._note(
-                        change,
-                        Status.NOT_ATTEMPTED,
-                        f"EngageLab holds another version than the state records, and {late}",
-                        retry_helps=False,
-                    )
-                    return
+        replacing = change.action is Action.REPLACE and record is not None and record.schedule_id
+        if (
+            replacing
+            and record is not None
+            and (self._update_settling(change, record) or self._judge_live(change, record) is None)
+        ):
+            return
         for old_id in (*([change.schedule_id] if change.schedule_id else []), *change.superseded):
             await self._delete_id(name, change.plan_id, old_id)
         await self._create_or_resume(change)
@@ -997,6 +977,25 @@ class Applier:
                     "the message still goes out: check the console"
                 )
         self._note(change, Status.APPLIED, ", ".join(f"deleted {i}" for i in ids), warning=warning)
+
+    def _judge_live(self, change: Change, record: ScheduleRecord) -> Change | None:
+        """`change` judged against the version EngageLab lists, when that is not the recorded
+        one (a rolled-back state, a console edit, a PUT that landed unseen); None, noted, when
+        that version is sending or about to, so the write must not be made."""
+        live = self._names.live_body(record.schedule_id) if record.schedule_id else None
+        if live is None or digest(live) == record.digest:
+            return change
+        judged = change.model_copy(update={"before": live, "digest_before": digest(live)})
+        late = too_late(judged, self._clock(), self._settings)
+        if late is None:
+            return judged
+        self._note(
+            change,
+            Status.NOT_ATTEMPTED,
+            f"EngageLab holds another version than the state records, and {late}",
+            retry_helps=False,
+        )
+        return None
 
     def _update_settling(self, change: Change, record: ScheduleRecord) -> bool:
         """Note and say so when an update of unknown outcome may still land: a write now would
