@@ -499,7 +499,7 @@ class Applier:
         self._outcome(address, Action.DELETE, Status.APPLIED, "", warning=text)
 
     def _api_failure(self, change: Change, error: ApiError) -> None:
-        if getattr(error, "gated", False):
+        if error.gated:
             self._note(
                 change,
                 Status.UNKNOWN if error.outcome_unknown else Status.FAILED,
@@ -511,6 +511,9 @@ class Applier:
                 "its intent stays recorded: the next apply looks it up by name, and sends "
                 f"nothing before {self._settle_text()}"
                 if error.method == "POST" and change.kind == "schedule"
+                else f"the next apply reads it back, after {self._settle_text()} for a schedule "
+                "update (a slow write may still land)"
+                if error.method == "PUT"
                 else "the next apply checks it again"
             )
             self._note(change, Status.UNKNOWN, f"{error}; {then}")
@@ -545,7 +548,7 @@ class Applier:
             immediate = change.window is not None and change.window.immediate
             if found is None and self._recheck is not None and immediate:
                 found = self._recheck(change.address, at)
-            return None if found is None else f"not sent: {found}"
+            return found  # the client says "not sent: <this>"
 
         return check
 
