@@ -1,13 +1,16 @@
 """Test support, not tests: a small generated campaign project and CLI helpers for apply tests.
 
-Shared by the apply and refresh CLI tests and by bench/bench_kill.py.
+Shared by the apply, refresh and store tests and by bench/bench_kill.py: the project, the CLI
+helpers, a daily periodical trigger and a minimal ScheduleCreated event.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.cli.main import main
+from reconciler.state import ScheduleCreated
 from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
 
 NOW = EMULATOR_NOW.isoformat()
@@ -27,6 +30,27 @@ messages:
 """
 SMART = '{smart: {backup_time: "2025-12-{day} 09:00:00"}}'
 SINGLE = '{single: {time: "2025-12-{day} 09:00:00", zone: device}}'
+
+
+def daily(at: str = "09:00:00") -> str:
+    """A device-time daily periodical trigger, December 2025 to February 2026, in spec form."""
+    return (
+        '{periodical: {start: "2025-12-01 00:00:00", end: "2026-02-28 23:59:59", '
+        f'time: "{at}", unit: day, zone: device}}}}'
+    )
+
+
+def schedule_created(name: str) -> ScheduleCreated:
+    """A minimal ScheduleCreated event, for store tests that only need some records."""
+    return ScheduleCreated(
+        name=name,
+        plan_id="p",
+        schedule_id=f"id-{name}",
+        body={"name": name},
+        digest="sha256:x",
+        trigger_kind="intelligent",
+        at=datetime(2025, 12, 1, 9, tzinfo=UTC),
+    )
 
 
 def write_project(

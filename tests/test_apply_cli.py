@@ -22,7 +22,7 @@ import pytest
 from reconciler.cli.main import main
 from reconciler.errors import ExitCode
 from reconciler.store import StateStore
-from tests.campaign import NOW, SINGLE, apply, write_project, writes
+from tests.campaign import NOW, SINGLE, apply, daily, write_project, writes
 from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -612,15 +612,11 @@ def test_a_second_machine_creating_the_same_name_meanwhile_never_leaves_two(
 def test_a_running_device_time_periodical_can_still_be_edited(
     env: EmulatorHandle, tmp_path: Path
 ) -> None:
-    daily = (
-        '{periodical: {start: "2025-12-01 00:00:00", end: "2026-02-28 23:59:59", '
-        'time: "09:00:00", unit: day, zone: device}}'
-    )
-    write_project(tmp_path, 1, trigger=daily)
+    write_project(tmp_path, 1, trigger=daily())
     assert apply(env, tmp_path) == ExitCode.OK
     mid = "2025-12-20T15:00:00+00:00"  # some zone is always inside a daily occurrence
     env.set_now(datetime.fromisoformat(mid))
-    write_project(tmp_path, 1, trigger=daily, fr="Coucou")
+    write_project(tmp_path, 1, trigger=daily(), fr="Coucou")
     mark = len(env.calls())
     assert apply(env, tmp_path, now=mid) == ExitCode.OK
     assert [m for m, _ in writes(env, mark)] == ["PUT"]

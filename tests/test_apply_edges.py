@@ -21,7 +21,7 @@ import pytest
 from reconciler.cli.main import main
 from reconciler.errors import ExitCode
 from reconciler.store import StateStore
-from tests.campaign import NOW, apply, write_project, writes
+from tests.campaign import NOW, apply, daily, write_project, writes
 from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -376,12 +376,6 @@ def test_no_write_when_the_api_clock_disagrees_with_ours(
 def test_moving_a_running_daily_occurrence_later_is_blocked(
     env: EmulatorHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def daily(at: str) -> str:
-        return (
-            '{periodical: {start: "2025-12-01 00:00:00", end: "2026-02-28 23:59:59", '
-            f'time: "{at}", unit: day, zone: device}}}}'
-        )
-
     write_project(tmp_path, 1, trigger=daily("09:00:00"))
     assert apply(env, tmp_path) == ExitCode.OK
     # 2025-12-20 00:00 UTC: 09:00 has passed at UTC+14 (since 19:00 UTC the day before), and
@@ -486,11 +480,7 @@ def test_an_update_over_a_rolled_back_state_gates_on_the_live_version(
 def test_a_daily_task_replaced_by_a_later_one_off_that_day_is_blocked(
     env: EmulatorHandle, tmp_path: Path
 ) -> None:
-    daily = (
-        '{periodical: {start: "2025-12-01 00:00:00", end: "2026-02-28 23:59:59", '
-        'time: "09:00:00", unit: day, zone: device}}'
-    )
-    write_project(tmp_path, 1, trigger=daily)
+    write_project(tmp_path, 1, trigger=daily())
     assert apply(env, tmp_path) == ExitCode.OK
     mid = _at(env, datetime.fromisoformat("2025-12-20T00:00:00+00:00"))
     write_project(tmp_path, 1, trigger='{single: {time: "2025-12-20 15:00:00", zone: device}}')

@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.errors import ExitCode
-from reconciler.state import ScheduleCreated
 from reconciler.store import StateStore
-from tests.campaign import apply, write_project
+from tests.campaign import apply, schedule_created, write_project
 from tests.plugins.emulator import EmulatorHandle
-
-AT = datetime(2025, 12, 1, 9, tzinfo=UTC)
-
-
-def created(name: str) -> ScheduleCreated:
-    return ScheduleCreated(
-        name=name,
-        plan_id="p",
-        schedule_id=f"id-{name}",
-        body={"name": name},
-        digest="sha256:x",
-        trigger_kind="intelligent",
-        at=AT,
-    )
 
 
 def test_a_compaction_keeps_the_snapshot_file_as_it_was(tmp_path: Path) -> None:
@@ -32,10 +16,12 @@ def test_a_compaction_keeps_the_snapshot_file_as_it_was(tmp_path: Path) -> None:
     backup = path.with_name("default.json.backup")
     store = StateStore(path)
     with store.lock("test"):
-        first = store.append(store.load(), [created("a")])
+        first = store.append(store.load(), [schedule_created("a")])
         store.write(first)
         previous = path.read_bytes()
-        store.write(store.append(first, [created("b"), created("c")]))  # apply's compaction
+        store.write(
+            store.append(first, [schedule_created("b"), schedule_created("c")])
+        )  # apply's compaction
     assert backup.read_bytes() == previous
     assert StateStore(backup).load() == first
     assert json.loads(path.read_bytes())["serial"] == 3
@@ -47,15 +33,15 @@ def test_after_an_interrupted_run_the_backup_is_the_older_complete_snapshot(
     path = tmp_path / "state" / "default.json"
     store = StateStore(path)
     with store.lock("test"):
-        first = store.append(store.load(), [created("a")])
+        first = store.append(store.load(), [schedule_created("a")])
         store.write(first)
-        store.append(first, [created("b")])  # then the run dies: left in the journal
+        store.append(first, [schedule_created("b")])  # then the run dies: left in the journal
     previous = path.read_bytes()
     store = StateStore(path)
     with store.lock("test"):
         resumed = store.load()
         assert resumed.serial == 2
-        store.write(store.append(resumed, [created("c")]))
+        store.write(store.append(resumed, [schedule_created("c")]))
     backup = path.with_name("default.json.backup")
     assert backup.read_bytes() == previous  # a file that was on disk, restorable on its own
     assert StateStore(backup).load() == first

@@ -5,28 +5,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from reconciler.errors import StateError
-from reconciler.state import ScheduleCreated, State
+from reconciler.state import State
 from reconciler.store import StateStore
-
-AT = datetime(2025, 12, 1, 9, tzinfo=UTC)
-
-
-def created(name: str) -> ScheduleCreated:
-    return ScheduleCreated(
-        name=name,
-        plan_id="p",
-        schedule_id=f"id-{name}",
-        body={"name": name},
-        digest="sha256:x",
-        trigger_kind="intelligent",
-        at=AT,
-    )
+from tests.campaign import schedule_created
 
 
 @pytest.fixture
@@ -34,9 +20,9 @@ def store(tmp_path: Path) -> StateStore:
     """A store with a compacted snapshot (serial 1) and three journal entries (serials 2-4)."""
     store = StateStore(tmp_path / "default.json")
     with store.lock("test"):
-        state = store.append(store.load(), [created("a")])
+        state = store.append(store.load(), [schedule_created("a")])
         store.write(state)
-        store.append(state, [created("b"), created("c"), created("d")])
+        store.append(state, [schedule_created("b"), schedule_created("c"), schedule_created("d")])
     return store
 
 
@@ -75,7 +61,7 @@ def test_a_torn_last_line_is_ignored_reported_and_cut_before_the_next_append(
     assert any("interrupted write" in notice for notice in loaded.notices)
     with loaded.lock("test"):
         state = loaded.load()
-        state = loaded.append(state, [created("e")])
+        state = loaded.append(state, [schedule_created("e")])
     again = StateStore(store.path)
     assert again.load() == state
     assert not again.recovered_torn_write
@@ -175,8 +161,8 @@ def test_a_failed_append_is_cut_back_and_stops_all_later_writes(
         state = store.load()
         monkeypatch.setattr(os, "fsync", no_space)
         with pytest.raises(StateError, match="No space left"):
-            store.append(state, [created("e")])
+            store.append(state, [schedule_created("e")])
         monkeypatch.undo()
         with pytest.raises(StateError, match="nothing more can be recorded"):
-            store.append(state, [created("f")])
+            store.append(state, [schedule_created("f")])
     assert store.journal_path.read_bytes() == before
