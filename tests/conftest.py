@@ -46,3 +46,10 @@ def golden(request: pytest.FixtureRequest) -> Golden:
         assert actual == expected, f"{path} differs; if intended, run pytest --update-goldens"
 
     return check
+
+
+@pytest.fixture(autouse=True)
+def _not_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run the same on a laptop and under CI: `CI=true` (which changes what `apply`
+    accepts) is set only by the tests that are about it."""
+    monkeypatch.delenv("CI", raising=False)

@@ -32,7 +32,14 @@ from reconciler.cli.refresh import read_drift, refresh_only
 from reconciler.client import ClientConfig, EngageLabClient
 from reconciler.desired import load_desired
 from reconciler.drift import DriftItem
-from reconciler.errors import BlockedError, ConfigError, ExitCode, StalePlanError, StateError
+from reconciler.errors import (
+    BlockedError,
+    ConfigError,
+    ExitCode,
+    StalePlanError,
+    StateError,
+    UnsafePlanError,
+)
 from reconciler.plan import CALLING, Action, Plan, build_plan
 from reconciler.recorder import Recorder
 from reconciler.refresh import make_plan
@@ -69,6 +76,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--allow-destroy", action="store_true", help="allow a plan marked unsafe (mass deletion)"
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="with PLAN_FILE: only check it (fresh, not expired, not edited, not blocked, whole "
+        "in CI) and exit as apply would (0, 3, 4, 6, 7); no API call, no credentials needed",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the final report")
     parser.add_argument(
         "--refresh-only",
@@ -84,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         if args.plan_file is not None or args.target or args.allow_destroy:
             raise ConfigError("--refresh-only takes no plan file, --target or --allow-destroy")
         return refresh_only(args, "reconcile apply --refresh-only")
+    if args.check:
+        return _check_only(args)
     settings = common.resolve_settings(args)
     now = common.resolve_now(args)
     if args.parallelism < 1:
@@ -173,6 +188,27 @@ def run(args: argparse.Namespace) -> int:
     return int(report.exit_code)
 
 
+def _check_only(args: argparse.Namespace) -> int:
+    """`apply --check PLAN_FILE`: the saved-plan checks of an apply, made locally.
+
+    For CI to tell a fresh reviewed plan from one to plan again, before any job that holds the
+    credentials starts. The apply itself checks all of this again (and EngageLab's side)."""
+    if args.plan_file is None or args.target or args.refresh_only:
+        raise ConfigError("--check takes a PLAN_FILE, and no --target or --refresh-only")
+    settings = common.resolve_settings(args)
+    now = common.resolve_now(args)
+    store = StateStore(common.state_path(args))
+    with store.lock("reconcile apply --check"):
+        state = store.load()
+        desired = load_desired(args.root, settings, now)
+        plan = _reviewed_plan(args, state, desired, settings, now, read_remote=False)
+    if plan.has_changes:
+        preflight(plan, now, ApplyOptions(allow_destroy=args.allow_destroy))
+    calls = sum(1 for c in plan.changes if c.action in CALLING)
+    common.out(f"{args.plan_file}: fresh and applicable; apply would make {calls} call(s)")
+    return int(ExitCode.OK)
+
+
 def _recheck_immediate(
     plan: Plan, now: datetime, recheck: Callable[[str, datetime], str | None]
 ) -> None:
@@ -198,14 +234,26 @@ def _reviewed_plan(
     desired: DesiredState,
     settings: Settings,
     now: datetime,
+    read_remote: bool = True,
 ) -> Plan:
     """The plan to apply for PLAN_FILE: made again here, from the same specs, state, settings and
     EngageLab, at the plan's own time. The file only proves what was reviewed; nothing in it
-    (blockers, windows, drift, bodies) is trusted, so an edited file cannot change what runs."""
+    (blockers, windows, drift, bodies) is trusted, so an edited file cannot change what runs.
+
+    `read_remote=False` (`--check`) takes a --refresh plan's drift from the file instead of
+    reading EngageLab again; the apply that follows reads it."""
     saved = load_plan(args.plan_file)
+    if saved.targets and common.in_ci():
+        raise UnsafePlanError(
+            f"{args.plan_file} was planned with --target {' '.join(saved.targets)}: CI applies "
+            "only whole plans, so that a merge never leaves the rest of the specs unapplied "
+            "unnoticed. Apply a targeted plan by hand, outside CI (nothing was sent)"
+        )
     check_fresh(saved, state, desired.inputs_digest, now)
     drift = None
-    if saved.refreshed_at is not None:
+    if saved.refreshed_at is not None and not read_remote:
+        drift = saved.drift
+    elif saved.refreshed_at is not None:
         drift = read_drift(args, state, desired, saved.created_at, settings)
         if _drift_key(drift) != _drift_key(saved.drift):
             raise StalePlanError(

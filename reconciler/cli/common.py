@@ -281,6 +281,11 @@ def target_of(config: ClientConfig) -> Target:
     return Target(base_url=config.base_url, app_key_fingerprint=config.app_key_fingerprint)
 
 
+def in_ci() -> bool:
+    """True under a CI service: GitHub Actions and GitLab CI both set CI=true."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
 def check_target(state: State, config: ClientConfig, path: Path) -> None:
     """Refuse to use a state against another API or AppKey than the one it was applied to."""
     mismatch = target_mismatch(state, target_of(config))
