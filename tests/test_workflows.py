@@ -1,18 +1,17 @@
-"""The CI workflow files: valid YAML, the promised structure, and only commands that exist.
+"""The CI workflow files: their structure, their privileges, and only commands that exist.
 
-Checked for both the scaffold's copies (what `reconcile init` writes) and this repository's own
-examples, which must stay identical to them but for the environment list and the install source.
+Checked for both the scaffold's copies (what `reconcile init` writes) and this repository's own,
+which must stay identical to them but for the environment list and the install source. What the
+jobs do is in `.ci/reconcile-ci.sh`; tests/test_ci_script.py runs it against real git
+repositories and the emulator.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shlex
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,26 @@ import yaml
 
 from reconciler.cli.main import build_parser
 from reconciler.scaffold import scaffold
-from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
 
 REPO = Path(__file__).resolve().parents[1]
-GITHUB = (".github/workflows/reconcile-plan.yml", ".github/workflows/reconcile-apply.yml")
+PLAN, COMMENT, APPLY = (
+    ".github/workflows/reconcile-plan.yml",
+    ".github/workflows/reconcile-comment.yml",
+    ".github/workflows/reconcile-apply.yml",
+)
+GITHUB = (PLAN, COMMENT, APPLY)
 GITLAB = ".gitlab-ci.yml"
-ALL = (*GITHUB, GITLAB)
-ENVS = ("STAGING", "PRODUCTION")  # the scaffold's environments, as its credential prefixes
+SCRIPT = ".ci/reconcile-ci.sh"
+ALL = (*GITHUB, GITLAB, SCRIPT)
 PER_REPO = ("RECONCILE_ENVS:", "RECONCILE_INSTALL:")  # the only lines allowed to differ
+# The first major of each action that runs on Node 24 (GitHub's Node 20 deprecation).
+NODE24 = {
+    "actions/checkout": 5,
+    "actions/setup-python": 6,
+    "actions/upload-artifact": 6,
+    "actions/download-artifact": 7,
+    "actions/github-script": 8,
+}
 
 
 def sources() -> Iterator[tuple[str, str, str]]:
@@ -47,13 +58,20 @@ def load(text: str) -> dict[str, Any]:
     return data
 
 
-def shell_of(rel: str, data: dict[str, Any]) -> list[str]:
+def workflow(rel: str) -> dict[str, Any]:
+    return load(scaffold(date(2030, 1, 1))[rel])
+
+
+def shell_of(rel: str, text: str) -> list[str]:
     """Every shell script the file runs (GitHub `run:`, GitLab script lists), heredocs removed."""
-    scripts: list[str] = []
-    if rel in GITHUB:
-        for job in data["jobs"].values():
-            scripts += [step["run"] for step in job["steps"] if "run" in step]
+    if rel == SCRIPT:
+        scripts = [text]
+    elif rel in GITHUB:
+        data = load(text)
+        scripts = [s["run"] for job in data["jobs"].values() for s in job["steps"] if "run" in s]
     else:
+        data = load(text)
+        scripts = []
         for value in [data.get("default", {}), *data.values()]:
             if isinstance(value, dict):
                 for key in ("before_script", "script", "after_script"):
@@ -66,7 +84,7 @@ def shell_of(rel: str, data: dict[str, Any]) -> list[str]:
 def invocations(script: str) -> Iterator[list[str]]:
     """The words of each `reconcile COMMAND ...` call, up to the next shell operator."""
     joined = script.replace("\\\n", " ")
-    for match in re.finditer(r"(?<![\w-])reconcile\s+([a-z][a-z_]*)(?=\s|$)([^\n;&|>]*)", joined):
+    for match in re.finditer(r"(?<![\w./-])reconcile\s+([a-z][a-z_]*)(?=\s|$)([^\n;&|>]*)", joined):
         yield [match.group(1), *shlex.split(match.group(2))]
 
 
@@ -76,22 +94,35 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
     return dict(action.choices)
 
 
+def steps(rel: str, job: str) -> list[dict[str, Any]]:
+    return list(workflow(rel)["jobs"][job]["steps"])
+
+
 @pytest.mark.parametrize(("origin", "rel", "text"), list(sources()), ids=lambda v: str(v)[:40])
 def test_every_reconcile_call_names_a_command_and_options_that_exist(
     origin: str, rel: str, text: str
 ) -> None:
     commands = subcommands()
-    calls = [call for script in shell_of(rel, load(text)) for call in invocations(script)]
-    assert calls, f"{origin} {rel} calls no reconcile command"
+    calls = [call for script in shell_of(rel, text) for call in invocations(script)]
+    if rel != SCRIPT:
+        assert not calls, f"{rel}: call reconcile through {SCRIPT}, one place for both CIs"
+        return
     for name, *words in calls:
         assert name in commands, f"{rel}: `reconcile {name}` is not a command"
         known = commands[name]._option_string_actions
         for word in words:
             if word.startswith("--"):
-                option = word.split("=", 1)[0]
-                assert option in known, f"{rel}: `reconcile {name}` has no option {option}"
-    used = {name for name, *_ in calls}
-    assert used >= ({"validate", "plan"} if "plan" in rel else {"apply", "plan"})
+                assert word.split("=", 1)[0] in known, f"`reconcile {name}` has no {word}"
+    assert {name for name, *_ in calls} >= {"validate", "plan", "apply", "show"}
+
+
+def test_every_step_the_workflows_run_is_a_step_of_the_script() -> None:
+    script = scaffold(date(2030, 1, 1))[SCRIPT]
+    known = set(re.findall(r"^  ([a-z-]+)\) cmd_", script, flags=re.M))
+    for rel in (*GITHUB, GITLAB):
+        text = scaffold(date(2030, 1, 1))[rel]
+        for step in re.findall(r"bash \.ci/reconcile-ci\.sh ([a-z-]+)", text):
+            assert step in known, f"{rel}: {SCRIPT} has no step {step}"
 
 
 def test_repository_copies_match_the_scaffold_but_for_env_and_install() -> None:
@@ -103,106 +134,123 @@ def test_repository_copies_match_the_scaffold_but_for_env_and_install() -> None:
         for mine, scaffolded in zip(ours, theirs, strict=True):
             if mine != scaffolded:
                 assert mine.strip().startswith(PER_REPO), f"{rel}: {mine!r} != {scaffolded!r}"
+        if rel == SCRIPT:
+            continue
         data = load("\n".join(ours))
         values = data["env"] if "env" in data else data["variables"]
         assert values["RECONCILE_ENVS"] == "default"  # this repository has no reconcile.toml
-        assert values["RECONCILE_INSTALL"] == "."
+        assert values.get("RECONCILE_INSTALL", ".") == "."
 
 
-def test_github_pull_request_plan_is_commented_in_place_and_saved() -> None:
-    data = load(scaffold(date(2030, 1, 1))[GITHUB[0]])
-    assert set(data["on"]) == {"pull_request"}
-    assert data["permissions"]["pull-requests"] == "write"
-    steps = data["jobs"]["plan"]["steps"]
-    runs = "\n".join(s.get("run", "") for s in steps)
-    assert "--comments-dir" in runs and "--out" in runs and "--format markdown" in runs
-    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
-    assert upload["with"]["name"] == "reconcile-plan-${{ github.event.pull_request.head.sha }}"
-    comment = next(s for s in steps if s.get("uses", "").startswith("actions/github-script"))
-    script = comment["with"]["script"]
-    assert "<!-- reconcile-plan:" in script and "updateComment" in script
-    assert "deleteComment" in script  # a shorter plan leaves no stale part behind
+def test_every_workflow_installs_the_same_pinned_source_quoted() -> None:
+    files = scaffold(date(2030, 1, 1))
+    for rel in (PLAN, APPLY, GITLAB):
+        assert 'RECONCILE_INSTALL: "engagelab-reconcile==0.1.0"' in files[rel]
+        installs = re.findall(r"pip install [^\n]*", files[rel])
+        assert installs and all(i.endswith('"$RECONCILE_INSTALL"') for i in installs), installs
 
 
-def test_github_apply_never_overlaps_and_always_keeps_the_state() -> None:
-    data = load(scaffold(date(2030, 1, 1))[GITHUB[1]])
-    assert data["on"]["push"]["branches"] == ["main"]
-    assert data["concurrency"] == {"group": "reconcile-apply", "cancel-in-progress": False}
-    job = data["jobs"]["apply"]
-    assert job["if"] == "vars.RECONCILE_APPLY == 'true'"
-    checkout = job["steps"][0]
-    assert checkout["with"]["ref"] == "${{ github.ref }}"  # not the stale triggering commit
-    commit = next(s for s in job["steps"] if s.get("name") == "Commit the state")
-    assert commit["if"] == "always()"
-    assert "git add -A state/" in commit["run"] and "[skip ci]" in commit["run"]
-    apply = next(s for s in job["steps"] if s.get("name") == "Apply")
-    assert 'reconcile apply "reviewed/$env.json"' in apply["run"]
-    for name, value in apply["env"].items():  # credentials only from secrets
-        assert value == f"${{{{ secrets.{name} }}}}"
-
-
-def test_gitlab_applies_one_at_a_time_and_keeps_the_state() -> None:
-    data = load(scaffold(date(2030, 1, 1))[GITLAB])
-    plan, apply = data["reconcile-plan"], data["reconcile-apply"]
-    assert plan["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
-    assert plan["artifacts"]["paths"] == ["plan/"]
-    assert apply["resource_group"] == "reconcile-apply"
-    assert "$CI_DEFAULT_BRANCH" in apply["rules"][0]["if"]
-    assert "git add -A state/" in apply["after_script"][0]
-    assert apply["artifacts"]["when"] == "always"
-
-
-def test_github_steps_plan_then_apply_the_reviewed_plans_against_the_emulator(
-    make_emulator: Callable[..., EmulatorHandle], tmp_path: Path
+@pytest.mark.parametrize(("origin", "rel", "text"), [s for s in sources() if s[1] in GITHUB])
+def test_every_action_is_pinned_to_a_commit_of_its_node24_major(
+    origin: str, rel: str, text: str
 ) -> None:
-    """The plan job's and the apply job's own shell steps, run as written, one emulator per env."""
-    files = scaffold(EMULATOR_NOW.date())
-    for rel, text in files.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text, encoding="utf-8")
-    staging, production = make_emulator(), make_emulator()
-    config = (tmp_path / "reconcile.toml").read_text(encoding="utf-8")
-    for url in (staging.base_url, production.base_url):  # each environment at its own emulator
-        config = config.replace('data_center = "sgp"', f'base_url = "{url}"', 1)
-    (tmp_path / "reconcile.toml").write_text(config, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENGAGELAB_", "RECONCILE_"))}
-    env |= {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        "RECONCILE_NOW": EMULATOR_NOW.isoformat(),  # the emulators' pinned clock
-        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-        **{f"{p}_ENGAGELAB_APP_KEY": staging.app_key for p in ("STAGING", "PRODUCTION")},
-        **{
-            f"{p}_ENGAGELAB_MASTER_SECRET": staging.master_secret for p in ("STAGING", "PRODUCTION")
-        },
-    }
+    uses = re.findall(r"uses: ([\w./-]+)@(\S+)(.*)", text)
+    assert uses, rel
+    for action, ref, comment in uses:
+        assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{rel}: {action}@{ref} is not a commit"
+        major = re.search(r"# v(\d+)\.\d+\.\d+", comment)
+        assert major, f"{rel}: {action}@{ref} does not say which release it is (# vX.Y.Z)"
+        assert int(major.group(1)) >= NODE24[action], f"{rel}: {action} v{major.group(1)}"
 
-    def run_steps(rel: str, job: str, names: tuple[str, ...]) -> str:
-        said = ""
-        data = load(files[rel])
-        env.update({k: str(v) for k, v in data["env"].items()})
-        for step in data["jobs"][job]["steps"]:
-            if step.get("name") in names:
-                done = subprocess.run(
-                    ["bash", "-e", "-c", step["run"]],
-                    env=env,
-                    cwd=tmp_path,
-                    capture_output=True,
-                    text=True,
-                    timeout=60,
-                    check=False,
-                )
-                assert done.returncode == 0, f"{step['name']}:\n{done.stdout}\n{done.stderr}"
-                said += done.stdout
-        return said
 
-    run_steps(GITHUB[0], "plan", ("Validate", "Plan"))
-    assert (tmp_path / "plan" / "production" / "comment-1.md").exists()
-    (tmp_path / "plan").rename(tmp_path / "reviewed")  # what "Fetch the reviewed plans" does
-    said = run_steps(GITHUB[1], "apply", ("Apply",))
-    assert "no fresh reviewed plan" not in said and said.count("Apply complete: 4 applied") == 2
-    for emu in (staging, production):
-        assert emu.names() == {"welcome_day_1": 1, "welcome_day_2": 1, "welcome_offer": 1}
-    before = len(staging.calls()) + len(production.calls())
-    said = run_steps(GITHUB[1], "apply", ("Apply",))  # the same plans again: stale, so replanned
-    assert said.count("no fresh reviewed plan (exit 3)") == 2
-    assert len(staging.calls()) + len(production.calls()) == before  # nothing left to do
+def test_permissions_are_per_job_and_only_the_apply_job_has_secrets_and_pushes() -> None:
+    for rel in GITHUB:
+        data = workflow(rel)
+        assert data["permissions"] == {}, f"{rel}: no workflow-wide permission"
+        for name, job in data["jobs"].items():
+            assert "permissions" in job, f"{rel}: job {name} must say its own permissions"
+            text = yaml.safe_dump(job)
+            if (rel, name) != (APPLY, "apply"):
+                assert "secrets." not in text, f"{rel}: job {name} must hold no secret"
+                assert job["permissions"].get("contents", "none") != "write", (rel, name)
+            for step in job.get("steps", []):
+                if step.get("uses", "").startswith("actions/checkout"):
+                    persist = step["with"]["persist-credentials"]
+                    assert persist is ((rel, name) == (APPLY, "apply")), (rel, name)
+    assert workflow(PLAN)["jobs"]["plan"]["permissions"] == {"contents": "read"}
+    apply = workflow(APPLY)["jobs"]["apply"]
+    assert apply["permissions"] == {"contents": "write"}
+    assert apply["environment"] == "reconcile"  # the secrets live in a GitHub environment
+    for step in apply["steps"]:
+        for name, value in step.get("env", {}).items():
+            assert value == f"${{{{ secrets.{name} }}}}"
+
+
+def test_the_comment_job_runs_after_the_plan_run_and_checks_out_nothing() -> None:
+    data = workflow(COMMENT)
+    assert data["on"] == {"workflow_run": {"workflows": ["reconcile plan"], "types": ["completed"]}}
+    assert workflow(PLAN)["name"] == "reconcile plan"
+    job = data["jobs"]["comment"]
+    assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    assert not [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout")]
+    download = job["steps"][0]
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    script = job["steps"][1]["with"]["script"]
+    assert "updateComment" in script and "deleteComment" in script
+    assert workflow(COMMENT)["env"]["RECONCILE_ENVS"] == workflow(PLAN)["env"]["RECONCILE_ENVS"]
+    assert "github-script" not in scaffold(date(2030, 1, 1))[PLAN]  # the plan job never writes
+
+
+def test_the_plan_job_fails_the_check_when_apply_would_refuse_the_plan() -> None:
+    plan_steps = {s.get("name"): s for s in steps(PLAN, "plan")}
+    assert plan_steps["Validate"]["run"] == "bash .ci/reconcile-ci.sh validate"
+    assert "continue-on-error" not in plan_steps["Plan"]
+    assert "bash .ci/reconcile-ci.sh plan plan" in plan_steps["Plan"]["run"]
+    assert plan_steps["Upload the plans"]["if"] == "always()"  # a red plan is still shown
+
+
+def test_an_unreviewed_plan_waits_for_a_required_reviewer_by_default() -> None:
+    data = workflow(APPLY)
+    assert data["env"]["RECONCILE_ON_STALE"] == "approve"
+    assert workflow(GITLAB)["variables"]["RECONCILE_ON_STALE"] == "approve"
+    approve, apply = data["jobs"]["approve"], data["jobs"]["apply"]
+    assert approve["environment"] == "reconcile-approval"
+    assert approve["if"] == "needs.prepare.outputs.approval == 'required'"
+    assert "secrets." not in yaml.safe_dump(approve)
+    assert apply["needs"] == ["prepare", "approve"]
+    condition = " ".join(apply["if"].split())
+    assert "needs.approve.result == 'success'" in condition
+    assert "needs.approve.result == 'skipped' && needs.prepare.outputs.approval == 'none'" in (
+        condition
+    )
+    prepare = {s.get("name"): s for s in data["jobs"]["prepare"]["steps"]}
+    assert "reconcile-approval" in prepare["Require reviewers for plans made again"]["run"]
+    assert "gh pr comment" in prepare["Show a plan made again on the pull request"]["run"]
+    checkout = apply["steps"][0]
+    assert checkout["with"]["ref"] == "${{ needs.prepare.outputs.commit }}"
+
+
+def test_the_state_is_pushed_only_after_this_job_read_it() -> None:
+    by_name = {s.get("name"): s for s in steps(APPLY, "apply")}
+    assert "steps.state.outcome == 'success'" in by_name["Push the state"]["if"]
+    assert by_name["Read the state"]["id"] == "state"
+    assert by_name["Keep the state as an artifact too"]["if"] == "always()"
+
+
+def test_gitlab_pushes_the_state_in_the_script_and_separates_the_tokens() -> None:
+    data = workflow(GITLAB)
+    plan, template = data["reconcile-plan"], data[".reconcile-apply"]
+    assert plan["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+    plan_script = "\n".join(plan["script"])
+    assert "RECONCILE_GITLAB_NOTE_TOKEN" in plan_script
+    assert "RECONCILE_GITLAB_TOKEN" not in plan_script  # the protected token stays protected
+    for job in ("reconcile-prepare", ".reconcile-apply"):
+        assert "after_script" not in data[job]
+        assert data[job]["resource_group"] == "reconcile-apply"
+    script = "\n".join(template["script"])
+    assert "trap push_state EXIT" in script and "push-state" in script
+    assert template["artifacts"]["when"] == "always"
+    manual = data["reconcile-apply-replanned"]
+    assert manual["rules"][0]["when"] == "manual"
+    assert manual["variables"]["RECONCILE_APPLIES_WHEN"] == "required"
+    assert data["reconcile-apply"]["variables"]["RECONCILE_APPLIES_WHEN"] == "none"

@@ -7,12 +7,15 @@ workflows (GitHub Actions and GitLab CI). The example campaign's dates are relat
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from importlib import metadata
 from pathlib import Path
 
+from reconciler import DIST_NAME
 from reconciler.cli.common import NOW_ENV, err, out, resolve_now
 from reconciler.errors import ConfigError, ExitCode
-from reconciler.scaffold import scaffold
+from reconciler.scaffold import DEFAULT_INSTALL, pinned_install, scaffold
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,16 +31,54 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=os.environ.get(NOW_ENV),
         help="the day the example campaign's dates count from (default: today)",
     )
+    parser.add_argument(
+        "--install",
+        metavar="SPEC",
+        help=f"what the CI workflows install, pinned: `{DIST_NAME}==X.Y.Z`, a git+https URL at a "
+        "40-hex commit, or a wheel URL with #sha256= (default: where this reconcile came from, "
+        f"else {DEFAULT_INSTALL})",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.set_defaults(func=run)
+
+
+def installed_source() -> str:
+    """The pinned spec this very reconcile was installed from (PEP 610 direct_url.json).
+
+    A git install at a commit gives that URL and commit; a wheel URL with its hash gives both.
+    An install from an index, or from a local folder, gives the exact release of our name."""
+    try:
+        raw = metadata.distribution(DIST_NAME).read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return DEFAULT_INSTALL
+    try:
+        where = json.loads(raw) if raw else {}
+    except ValueError:
+        return DEFAULT_INSTALL
+    url = where.get("url", "") if isinstance(where, dict) else ""
+    vcs = where.get("vcs_info") if isinstance(where, dict) else None
+    archive = where.get("archive_info") if isinstance(where, dict) else None
+    candidates = []
+    if isinstance(vcs, dict) and vcs.get("vcs") == "git":
+        candidates.append(f"{DIST_NAME} @ git+{url}@{vcs.get('commit_id', '')}")
+    if isinstance(archive, dict):
+        sha = (archive.get("hashes") or {}).get("sha256", "")
+        candidates.append(f"{DIST_NAME} @ {url}#sha256={sha}")
+    for spec in candidates:
+        try:
+            return pinned_install(spec)
+        except ConfigError:
+            pass
+    return DEFAULT_INSTALL
 
 
 def run(args: argparse.Namespace) -> int:
     root: Path = args.dir
     if root.exists() and not root.is_dir():
         raise ConfigError(f"{root} exists and is not a folder")
+    install = pinned_install(args.install) if args.install else installed_source()
     written, kept = [], []
-    for rel, text in scaffold(resolve_now(args).date()).items():
+    for rel, text in scaffold(resolve_now(args).date(), install).items():
         path = root / rel
         if path.exists():
             kept.append(rel)
@@ -57,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     out(
         f"Campaign repository ready in {root}: {len(written)} file(s) written, {len(kept)} kept.\n"
         f"Next: {where}reconcile validate && reconcile plan   (no account needed)\n"
-        "Read README.md there for the pull-request workflow and the CI setup."
+        "Read README.md there for the pull-request workflow and the CI setup.\n"
+        f"CI installs: {install}"
     )
     return int(ExitCode.OK)
