@@ -282,3 +282,21 @@ IMMEDIATE_PLAN_MINUTES: Final = 60
 # day of backup_time, and nothing says that moment is never before backup_time: the gates count
 # the whole local day as possibly sending ("local_day"). "backup_time" counts from it only.
 SMART_WINDOW: Final = "local_day"
+
+# --- what EngageLab may answer besides what it was sent (issue #13) -------------------------
+# [ours] Defaults a server may add to a stored schedule when the request left them out (JPush v3
+# and the SDKs fill these in; EngageLab's v4 answer shapes are unpublished). A remote value equal
+# to one of these is ignored when the recorded body lacks the field: it is not drift.
+# Paths are key tuples into the body; "*" stands for any one key (the trigger kind).
+SERVER_DEFAULTS: Final[Mapping[tuple[str, ...], object]] = {
+    ("enabled",): True,  # [v3] a task is enabled unless it says otherwise
+    ("trigger", "*", "zone_type"): ZONE_SITE,  # [sdk] Go/Java default the console's zone
+    ("trigger", "periodical", "frequency"): 1,  # [v3] "every 1 unit" when left out
+    ("push", "options", "apns_production"): False,  # [v3] development APNs unless told
+    ("push", "options", "time_to_live"): 86400,  # [v3] one day, in seconds
+}
+# [v3] 8100 is also JPush's "schedule request is not exist" (update/delete of a missing task), and
+# it is the code of every other schedule refusal: a 400/8100 means "gone" only when the listing
+# agrees the id is not there.
+CODE_MAYBE_NOT_FOUND: Final = CODE_SCHEDULE_REFUSED
+CASE_FOLDED_FIELDS: Final = ("time_unit", "point")  # [v3] case-insensitive; the SDKs send "WEEK"
