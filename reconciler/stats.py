@@ -4,6 +4,15 @@ EngageLab answers at most STATS_MAX_SPAN_DAYS days and STATS_MAX_PLAN_IDS plans 
 long range is split into windows and the ids into batches; the answers are merged by summing
 every numeric leaf (daily figures add up). Field names wobble (`target`/`targets`,
 `click`/`clicks`): both are read as the plural.
+
+Where the splits sit (docs.engagelab.com, AppPush statistics API, "plan detail"; Java SDK
+`MessageStatusGetResult` 0.0.22 `Sub.Message.sub_android`; Go SDK `model_status.go`): each plan
+entry holds `sub.<message type>`, and the vendor split sits INSIDE each message type:
+`sub.notification.sub_android.{engageLab_android, xiaomi, ...}`, then `sub_ios`, `sub_hmos`.
+The platform split is the sum of its channels over the message types. An answer with the groups
+at the top of the entry (what this project's emulator served before 2026-12) is still read. A
+figure that fits no row (an unknown counter, a number where a split should be) is listed in
+`PlanStats.unplaced`, and a split the answer does not carry is listed in `absent`: never a 0.
 """
 
 from __future__ import annotations
@@ -145,31 +154,41 @@ class PlanStats(BaseModel):
     by_type: dict[str, Funnel]
     by_platform: dict[str, Funnel]
     by_channel: dict[str, Funnel]  # "<platform>/<channel>"
+    unplaced: tuple[str, ...] = ()  # "path = value" of each figure that fits no row
+    absent: tuple[str, ...] = ()  # splits ("type", "platform", "channel") the answer lacks
 
     @classmethod
     def of(cls, plan_id: str, entry: Mapping[str, Any]) -> PlanStats:
-        sub = entry.get("sub") or {}
-        by_type = {t: Funnel.of(sub.get(t) or {}) for t in api.STATS_MESSAGE_TYPES}
-        by_platform: dict[str, Funnel] = {}
-        by_channel: dict[str, Funnel] = {}
-        for group, platform in PLATFORM_GROUPS.items():
-            channels = entry.get(group) or {}
-            names = [
-                *api.STATS_CHANNELS[group],
-                *sorted(set(channels) - set(api.STATS_CHANNELS[group])),
-            ]
-            total = Funnel()
-            for channel in names:
-                funnel = Funnel.of(channels.get(channel) or {})
-                by_channel[f"{platform}/{channel}"] = funnel
-                total = total.plus(funnel)
-            by_platform[platform] = total
+        unplaced: list[str] = []
+        sub = entry.get("sub")
+        types = sub if isinstance(sub, Mapping) else {}
+        if sub is not None and not isinstance(sub, Mapping):
+            unplaced.append(f"sub = {sub!r}")
+        names = [*api.STATS_MESSAGE_TYPES, *sorted(set(types) - set(api.STATS_MESSAGE_TYPES))]
+        by_type: dict[str, Funnel] = {}
+        channels: dict[str, Funnel] = {}
+        for kind in names:
+            part = types.get(kind)
+            if part is not None and not isinstance(part, Mapping):
+                unplaced.append(f"sub.{kind} = {part!r}")
+                continue
+            by_type[kind] = _funnel(part or {}, f"sub.{kind}", unplaced)
+            _channels(part or {}, f"sub.{kind}.", channels, unplaced)
+        if not channels:  # the groups at the top of the entry (older shape); never both
+            _channels(entry, "", channels, unplaced)
+        by_platform, by_channel = _platforms(channels)
+        total = _funnel(entry, "", unplaced, skip=("sub",))
+        if total.empty and types:
+            total = _sum(by_type.values())
+        absent = (["type"] if not types else []) + ([] if channels else ["platform", "channel"])
         return cls(
             plan_id=plan_id,
-            total=Funnel.of(entry),
-            by_type=by_type,
+            total=total,
+            by_type=by_type if types else {},
             by_platform=by_platform,
             by_channel=by_channel,
+            unplaced=tuple(unplaced),
+            absent=tuple(absent),
         )
 
     def rows(self) -> list[Row]:
@@ -183,6 +202,64 @@ class PlanStats(BaseModel):
                 Row(plan_id=self.plan_id, split=split, key=k, funnel=f) for k, f in part.items()
             ]
         return out
+
+
+def _sum(funnels: Iterable[Funnel]) -> Funnel:
+    total = Funnel()
+    for funnel in funnels:
+        total = total.plus(funnel)
+    return total
+
+
+def _funnel(
+    part: Mapping[str, Any], path: str, unplaced: list[str], skip: Sequence[str] = ()
+) -> Funnel:
+    """The funnel counters of `part`; any other number there is noted in `unplaced`."""
+    for key, value in part.items():
+        if key in api.STATS_FUNNEL or key in skip or key in PLATFORM_GROUPS:
+            continue
+        if _number(value) or isinstance(value, Mapping):
+            unplaced.append(f"{path + '.' if path else ''}{key} = {value!r}")
+    return Funnel.of(part)
+
+
+def _channels(
+    part: Mapping[str, Any],
+    prefix: str,
+    into: dict[str, Funnel],
+    unplaced: list[str],
+) -> None:
+    """Add the vendor channels of `part` (its sub_android/sub_ios/sub_hmos) into `into`."""
+    for group in PLATFORM_GROUPS:
+        found = part.get(group)
+        if found is None:
+            continue
+        if not isinstance(found, Mapping):
+            unplaced.append(f"{prefix}{group} = {found!r}")
+            continue
+        for channel, figures in found.items():
+            key = f"{group}/{channel}"
+            if not isinstance(figures, Mapping):
+                unplaced.append(f"{prefix}{group}.{channel} = {figures!r}")
+                continue
+            funnel = _funnel(figures, f"{prefix}{group}.{channel}", unplaced)
+            into[key] = into[key].plus(funnel) if key in into else funnel
+
+
+def _platforms(channels: Mapping[str, Funnel]) -> tuple[dict[str, Funnel], dict[str, Funnel]]:
+    """Per platform (every known one, 0 if absent) and per "<platform>/<channel>", in order."""
+    if not channels:
+        return {}, {}
+    by_platform: dict[str, Funnel] = {}
+    by_channel: dict[str, Funnel] = {}
+    for group, platform in PLATFORM_GROUPS.items():
+        known = api.STATS_CHANNELS[group]
+        extra = sorted(k.split("/", 1)[1] for k in channels if k.startswith(group + "/"))
+        names = [*known, *(c for c in extra if c not in known)]
+        for channel in names:
+            by_channel[f"{platform}/{channel}"] = channels.get(f"{group}/{channel}", Funnel())
+        by_platform[platform] = _sum(by_channel[f"{platform}/{c}"] for c in names)
+    return by_platform, by_channel
 
 
 class StatsReport(BaseModel):

@@ -15,7 +15,7 @@ from reconciler import engagelab as api
 from reconciler.stats import Funnel, Row, StatsReport, percent
 
 FORMATS = ("table", "csv", "json")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # `absent` and `unplaced` were added to v1: keys only grow
 RATE_HEADERS = ("delivery", "click/deliv", "click/impr")
 RATE_KEYS = ("delivery_rate", "click_rate", "impression_click_rate")
 
@@ -54,13 +54,26 @@ def to_table(report: StatsReport) -> str:
         previous = cells[0]
     if not rows:
         out.append("(no figures)")
-    return "\n".join([*out, *_missing(report)]) + "\n"
+    return "\n".join([*out, *_gaps(report), *_missing(report)]) + "\n"
 
 
 def _missing(report: StatsReport) -> list[str]:
     if not report.missing:
         return []
     return ["", f"No figures from EngageLab for: {', '.join(report.missing)} (unknown plan ids?)"]
+
+
+def _gaps(report: StatsReport, code: str = "") -> list[str]:
+    """What the answer did not carry, and the figures that fit no row: said, never shown as 0."""
+    out: list[str] = []
+    for plan in report.plans:
+        name = f"{code}{plan.plan_id}{code}"
+        if plan.absent:
+            out.append(f"{name}: EngageLab's answer has no {'/'.join(plan.absent)} split")
+        if plan.unplaced:
+            shown = "; ".join(plan.unplaced[:5]) + ("; ..." if len(plan.unplaced) > 5 else "")
+            out.append(f"{name}: {len(plan.unplaced)} figure(s) fit no row: {shown}")
+    return ["", *out] if out else []
 
 
 def _ratio(value: float | None) -> str:
@@ -101,6 +114,8 @@ def to_json(report: StatsReport) -> str:
             "by_type": {k: _funnel_json(f) for k, f in p.by_type.items()},
             "by_platform": {k: _funnel_json(f) for k, f in p.by_platform.items()},
             "by_channel": {k: _funnel_json(f) for k, f in p.by_channel.items()},
+            "absent": list(p.absent),
+            "unplaced": list(p.unplaced),
         }
         for p in report.plans
     ]
@@ -138,6 +153,7 @@ def to_markdown(report: StatsReport) -> str:
         out.append(f"| `{plan.plan_id}` | " + " | ".join([*counts, *rates]) + " |")
     if not report.plans:
         out.append("| (no figures) |" + " |" * (len(head) - 1))
+    out += _gaps(report, "`")
     if report.missing:
         out += ["", f"No figures yet for: {', '.join(f'`{p}`' for p in report.missing)}."]
     return "\n".join(out) + "\n"

@@ -119,3 +119,107 @@ def test_views_show_totals_splits_and_missing_plans() -> None:
     assert doc["missing"] == ["zz"]
     block = to_markdown(report)
     assert "| `a` | 100 | 90 | 80 | 40 | 4 | 88.9% | 5.0% | 10.0% |" in block
+
+
+# The documented nesting (docs.engagelab.com AppPush statistics API, plan detail; Java SDK
+# MessageStatusGetResult 0.0.22 Sub.Message.sub_android; Go SDK model_status.go): the vendor
+# split sits inside each message type, and the counts there are singular (target, click).
+def _counts(n: int) -> dict[str, int]:
+    return {"target": n * 10, "sent": n * 9, "delivered": n * 8, "impressions": n * 4, "click": n}
+
+
+DOC_ENTRY = {
+    "plan_id": "spring",
+    "pushContent": "Spring sale",
+    "target": 150,
+    "sent": 135,
+    "delivered": 120,
+    "impressions": 60,
+    "click": 15,
+    "sub": {
+        "notification": {
+            **_counts(12),
+            "sub_android": {"engageLab_android": _counts(5), "xiaomi": _counts(4)},
+            "sub_ios": {"apns": _counts(3)},
+        },
+        "message": {**_counts(3), "sub_hmos": {"engageLab_hmos": _counts(3)}},
+    },
+}
+
+
+def test_the_documented_nesting_gives_the_platform_and_channel_split() -> None:
+    report = build_report(
+        ["spring"], date(2025, 1, 1), date(2025, 1, 1), merge_answers([{"spring": DOC_ENTRY}])
+    )
+    plan = report.plans[0]
+    assert plan.by_channel["android/xiaomi"] == Funnel.of(normalize(_counts(4)))
+    assert plan.by_platform["android"].clicks == 9
+    assert plan.by_platform["ios"].targets == 30
+    assert plan.by_platform["hmos"].sent == 27  # from inside `message`
+    assert plan.by_type["notification"].clicks == 12
+    assert plan.total.clicks == 15
+    assert plan.unplaced == () and plan.absent == ()
+    channels = Funnel()
+    for funnel in plan.by_channel.values():
+        channels = channels.plus(funnel)
+    assert channels == plan.by_platform["android"].plus(plan.by_platform["ios"]).plus(
+        plan.by_platform["hmos"]
+    )
+
+
+def test_the_same_figures_summed_over_windows_keep_their_split() -> None:
+    merged = merge_answers([{"spring": DOC_ENTRY}, {"spring": DOC_ENTRY}])
+    plan = build_report(["spring"], date(2025, 1, 1), date(2025, 1, 2), merged).plans[0]
+    assert plan.by_channel["android/xiaomi"].clicks == 8
+    assert plan.total.targets == 300
+
+
+def test_a_figure_that_fits_no_row_is_reported_never_shown_as_zero() -> None:
+    odd = {
+        "sub": {
+            "notification": {
+                **_counts(2),
+                "uninstalls": 7,  # a counter the funnel does not have
+                "sub_android": {"fcm": _counts(2), "sub_web": 5},
+            },
+            "sms": _counts(1),  # a message type we do not list yet: kept as a row
+        },
+    }
+    plan = build_report(
+        ["p"], date(2025, 1, 1), date(2025, 1, 1), merge_answers([{"p": odd}])
+    ).plans[0]
+    assert "sub.notification.uninstalls = 7" in plan.unplaced
+    assert "sub.notification.sub_android.sub_web = 5" in plan.unplaced
+    assert plan.by_type["sms"].clicks == 1
+    assert plan.total == plan.by_type["notification"].plus(
+        plan.by_type["sms"]
+    )  # no top-level total
+    table = to_table(build_report(["p"], date(2025, 1, 1), date(2025, 1, 1), {"p": normalize(odd)}))
+    assert "p: 2 figure(s) fit no row" in table and "uninstalls = 7" in table
+
+
+def test_a_split_the_answer_does_not_carry_is_said_not_zero() -> None:
+    bare = {"target": 10, "sent": 9, "delivered": 8, "impressions": 4, "click": 1}
+    report = build_report(["p"], date(2025, 1, 1), date(2025, 1, 1), merge_answers([{"p": bare}]))
+    plan = report.plans[0]
+    assert plan.absent == ("type", "platform", "channel")
+    assert plan.by_platform == {} and plan.by_channel == {} and plan.by_type == {}
+    assert "p: EngageLab's answer has no type/platform/channel split" in to_table(report)
+    assert "`p`: EngageLab's answer has no type/platform/channel split" in to_markdown(report)
+    doc = json.loads(to_json(report))["plans"][0]
+    assert doc["absent"] == ["type", "platform", "channel"] and doc["by_platform"] == {}
+    rows = list(csv.reader(io.StringIO(to_csv(report))))
+    assert [r[1] for r in rows[1:]] == ["total"]  # no row of zeros for a split nobody sent
+
+
+def test_the_older_top_level_groups_are_still_read() -> None:
+    nested = DOC_ENTRY["sub"]["notification"]  # type: ignore[index]
+    old = {
+        **_counts(12),
+        "sub": {"notification": _counts(12)},
+        "sub_android": nested["sub_android"],
+    }
+    plan = build_report(
+        ["p"], date(2025, 1, 1), date(2025, 1, 1), merge_answers([{"p": old}])
+    ).plans[0]
+    assert plan.by_platform["android"].clicks == 9 and plan.absent == ()
