@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,12 @@ def _not_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests run the same on a laptop and under CI: `CI=true` (which changes what `apply`
     accepts) is set only by the tests that are about it."""
     monkeypatch.delenv("CI", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_gc() -> Iterator[None]:
+    """`plan` and `apply` call gc.freeze() for speed; run in-process by a test, that must not
+    leak into the next one (older hypothesis releases warn when the collector cannot see their
+    objects, and `filterwarnings = error` makes that a failure)."""
+    yield
+    gc.unfreeze()
