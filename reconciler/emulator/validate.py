@@ -94,10 +94,30 @@ def check_trigger(trigger: Any, now: datetime) -> datetime:
         _check_wall(_parse(text, where + key), now, where + key)
     if kind != "intelligent":
         _check_zone(inner, where)
-    window = fire_window(trigger, SITE_ZONE, now=now)
+    window = fire_window(folded_trigger(trigger), SITE_ZONE, now=now)
     if window.last is None or window.last <= now:
         raise _refuse(f"{where[:-1]} has no occurrence left in the future")
     return window.last
+
+
+# [v3] JPush v3 Schedule API: time_unit is "case insensitive, such as day, Day, DAy"; the values in
+# point are case-insensitive too ("WED,FRI 大小写不敏感") (docs.jiguang.cn/en/jpush/server/push/
+# rest_api_push_schedule). [sdk] the SDKs send "WEEK"/"MONTH": Python `engagelab/schedule.py`
+# (TriggerPeriodical.time_unit comment "day", "WEEK", "MONTH"), Java `enums/TimeUnit.java`.
+# The stored task keeps what was sent (the answer echoes it); only the checks and the firing
+# window read the folded form.
+def folded_trigger(trigger: Mapping[str, Any]) -> dict[str, Any]:
+    """`trigger` with periodical time_unit lower-case and point upper-case (a copy)."""
+    folded = dict(trigger)
+    per = trigger.get("periodical")
+    if isinstance(per, dict):
+        per = dict(per)
+        if isinstance(per.get("time_unit"), str):
+            per["time_unit"] = per["time_unit"].lower()
+        if isinstance(per.get("point"), list):
+            per["point"] = [p.upper() if isinstance(p, str) else p for p in per["point"]]
+        folded["periodical"] = per
+    return folded
 
 
 def _parse(text: Any, where: str) -> datetime:
@@ -128,6 +148,7 @@ def _check_periodical(per: Mapping[str, Any], now: datetime) -> None:
     end = _parse(_require(per, "end", where), where + "end")
     clock = _require(per, "time", where)
     unit = _require(per, "time_unit", where)
+    unit = unit.lower() if isinstance(unit, str) else unit  # [v3] case-insensitive
     try:
         parse_clock(clock if isinstance(clock, str) else "")
     except ValueError:
@@ -154,6 +175,9 @@ def _check_points(points: Any, unit: str, where: str) -> None:
     allowed = api.WEEK_POINTS if unit == "week" else api.MONTH_POINTS
     if not isinstance(points, list) or not points:
         raise _refuse(f"{where}point is required with time_unit {unit}")
+    if any(not isinstance(p, str) for p in points):
+        raise _refuse(f"{where}point must list strings")
+    points = [p.upper() for p in points]  # [v3] case-insensitive ("Mon" is "MON")
     if any(p not in allowed for p in points) or len(set(points)) != len(points):
         raise _refuse(f"{where}point must list distinct values of {allowed[0]}..{allowed[-1]}")
 
@@ -210,7 +234,10 @@ def _check_list(values: Any, where: str, most: int, max_bytes: int | None) -> No
 
 
 def _check_platform(platform: Any) -> None:
-    if platform == "all":
+    # [doc/sdk] one platform may be given as a plain string: EngageLab's Smart Push best-practice
+    # example (`"platform": "android"`), the skill's Create Push table ("string or array":
+    # DevEngageLab/engagelab-skills engagelab-apppush/SKILL.md). "all" is itself a string.
+    if platform == "all" or platform in api.PLATFORMS:
         return
     if (
         not isinstance(platform, list)
@@ -219,7 +246,8 @@ def _check_platform(platform: Any) -> None:
         or len(set(platform)) != len(platform)
     ):
         raise ApiError(
-            api.CODE_BAD_VALUE, "push.body.platform: 'all' or a list of android/ios/hmos"
+            api.CODE_BAD_VALUE,
+            "push.body.platform: 'all', one of android/ios/hmos, or a list of them",
         )
 
 
