@@ -159,6 +159,23 @@ class Store:
     def update_schedule(
         self, schedule_id: str, body: Mapping[str, Any], now: datetime
     ) -> dict[str, Any]:
+        """PUT /v4/schedules/{id}: merge the top-level fields sent into the stored task.
+
+        [sdk] The SDKs send only the top-level fields that change (Python `engagelab/schedule.py`
+        SchedulePushParam fields all Optional; Java `bean/schedule/SchedulePushParam.java`, sent by
+        `ScheduleClient.updateSchedulePush`, has JsonInclude NON_NULL on each). [v3] "Update
+        operation can be one or more of name, enabled, trigger, or push"; `trigger` and `push`
+        are replaced whole; "the updated trigger must still be valid, otherwise the update fails
+        even if the trigger is updated as a whole"; single and periodical cannot be swapped; an
+        expired task cannot be updated (JPush v3 Schedule API, docs.jiguang.cn/en/jpush/server/
+        push/rest_api_push_schedule). So:
+        - a `trigger` sent is judged exactly as on create, at `now` (lead time, horizon, an
+          occurrence left). A periodical whose `start` is past is valid while an occurrence is
+          left: v3's own example moves `end` of a task started long ago;
+        - [ours] a PUT without `trigger` does not re-judge the stored trigger (it was valid when
+          stored, and the task is live): a copy-only edit of a running periodical passes;
+        - the merged task is valid in full before anything changes (a refusal changes nothing).
+        """
         schedule = self.schedules.get(schedule_id)
         if schedule is None:
             raise _not_found(schedule_id)
