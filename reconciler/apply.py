@@ -17,7 +17,14 @@ from typing import Any, cast
 from reconciler.canonical import digest
 from reconciler.client import EngageLabClient
 from reconciler.diff import diff_bodies
-from reconciler.drift import BODY_KEYS, body_of, describe_owner, owner_of, with_owner
+from reconciler.drift import (
+    BODY_KEYS,
+    body_of,
+    describe_owner,
+    owner_of,
+    unreadable,
+    with_owner,
+)
 from reconciler.errors import ApiError, BlockedError, ExitCode, ReconcileError, UnsafePlanError
 from reconciler.plan import Action, Change, Plan
 from reconciler.plan_gates import lead_gate, window_for
@@ -758,6 +765,16 @@ class Applier:
                 retry_helps=False,
             )
             return
+        if found and (reason := unreadable(found[0])) is not None:
+            self._note(
+                change,
+                Status.FAILED,
+                f"a live schedule named {name} ({_ids(found)}) may be this create, but "
+                f"EngageLab's answer for it cannot be read ({reason}): not adopted, not "
+                "re-created. Check it in the console",
+                retry_helps=False,
+            )
+            return
         if found:
             await self._adopt(change, found[0], settled_at)
             return
@@ -789,7 +806,7 @@ class Applier:
     async def _adopt(self, change: Change, remote: Mapping[str, Any], settled_at: datetime) -> None:
         """Record a found copy of an interrupted create; update it only if it is not sending."""
         assert change.after is not None
-        body = body_of(remote)
+        body = body_of(remote, change.after)
         schedule_id = str(remote["schedule_id"])
         verify_after = max(self._clock(), settled_at)
         await self._recorder.record(
@@ -837,7 +854,7 @@ class Applier:
                 retry_helps=False,
             )
             return
-        body = body_of(live)
+        body = body_of(live, change.after)
         if digest(body) == change.digest_after:
             await self._record_updated(change)
             self._note(change, Status.ADOPTED, "the interrupted update had been applied")
@@ -939,7 +956,10 @@ class Applier:
                 return
             for remote in found:
                 schedule_id = str(remote["schedule_id"])
-                body = body_of(remote)
+                if unreadable(remote) is not None:
+                    ids.append(schedule_id)  # ours to delete; its body cannot be recorded
+                    continue
+                body = body_of(remote, change.after)
                 await self._recorder.record(
                     self._created(
                         change, schedule_id, body, verify_after=self._clock(), uncertain=True
@@ -985,7 +1005,9 @@ class Applier:
         """`change` judged against the version EngageLab lists, when that is not the recorded
         one (a rolled-back state, a console edit, a PUT that landed unseen); None, noted, when
         that version is sending or about to, so the write must not be made."""
-        live = self._names.live_body(record.schedule_id) if record.schedule_id else None
+        live = (
+            self._names.live_body(record.schedule_id, record.body) if record.schedule_id else None
+        )
         if live is None or digest(live) == record.digest:
             return change
         judged = change.model_copy(update={"before": live, "digest_before": digest(live)})
@@ -1044,7 +1066,13 @@ class Applier:
         try:
             await self._client.delete_schedule(schedule_id)
         except ApiError as error:
-            if not error.not_found:
+            if error.maybe_not_found:
+                # 400/8100 is "not exist" and every other refusal too: gone only if a fresh
+                # listing (two agreeing passes) agrees. The wrong-target check ran before.
+                listing = await self._names.load()
+                if schedule_id in listing.ids:
+                    raise
+            elif not error.not_found:
                 raise
             found = False
         self._names.gone.add(schedule_id)

@@ -29,10 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from reconciler import engagelab as api
 from reconciler.errors import ApiError, ConfigError
 from reconciler.ratelimit import RateLimiter
+from reconciler.remote_shape import UNREADABLE, is_summary, normalise
 from reconciler.retry import BackoffPolicy, server_hint
 
 __all__ = ["ApiError", "ClientConfig", "EngageLabClient", "Guard", "RemotePlan"]
 
+SUMMARY_READS: Final = 8  # GETs in flight when list items are summaries [ours]
 log = logging.getLogger(__name__)
 USER_AGENT: Final = "reconcile/0.1 (+httpx)"
 _SNIPPET: Final = 200  # characters of a non-JSON error body kept in the message
@@ -372,7 +374,9 @@ class EngageLabClient:
         return schedule_id
 
     async def get_schedule(self, schedule_id: str) -> dict[str, Any] | None:
-        """The schedule, or None when EngageLab does not know it. [sdk] array, [v3] object."""
+        """The schedule, normalised (remote_shape), or None when EngageLab does not know it.
+        [sdk] array, [v3] object. A 400 with code 8100 raises (maybe_not_found): only the
+        caller knows whether the listing agrees the id is gone."""
         path = _schedule_path(schedule_id)
         try:
             answer = await self._call("GET", path, _Kind.READ)
@@ -385,7 +389,8 @@ class EngageLabClient:
             return None
         if not isinstance(data, dict):
             raise self._unexpected("GET", path, "the schedule is not an object")
-        return data
+        data.setdefault("schedule_id", schedule_id)
+        return normalise(data)
 
     async def update_schedule(
         self, schedule_id: str, patch: Mapping[str, Any], *, guard: Guard | None = None
@@ -404,7 +409,40 @@ class EngageLabClient:
         await self._call("DELETE", _schedule_path(schedule_id), _Kind.WRITE)
 
     async def list_schedules(self) -> list[dict[str, Any]]:
-        """Every schedule of the AppKey, all pages, each once."""
+        """Every schedule of the AppKey, all pages, each once, normalised (remote_shape). A list
+        item that is only a summary is read again by id (a task gone meanwhile is left out)."""
+        items = await self._list_schedule_pages()
+        summaries = [i for i, item in enumerate(items) if is_summary(item)]
+        if not summaries:
+            return items
+        semaphore = asyncio.Semaphore(SUMMARY_READS)
+
+        async def full(index: int) -> dict[str, Any] | None:
+            item = items[index]
+            async with semaphore:
+                try:
+                    found = await self.get_schedule(str(item["schedule_id"]))
+                except ApiError as error:
+                    if not error.maybe_not_found:
+                        raise
+                    # Listed, yet "not exist" by id: neither gone nor readable.
+                    return {**item, UNREADABLE: f"listed, but its GET answered {error}"}
+            if found is None:
+                return None
+            return {**found, "name": found.get("name", item.get("name"))}
+
+        read = await asyncio.gather(*(full(i) for i in summaries))
+        fulls = dict(zip(summaries, read, strict=True))
+        out: list[dict[str, Any]] = []
+        for index, item in enumerate(items):
+            if index not in fulls:
+                out.append(item)
+            elif (found := fulls[index]) is not None:
+                out.append(found)
+        return out
+
+    async def _list_schedule_pages(self) -> list[dict[str, Any]]:
+        """Every page of GET /v4/schedules, each id once."""
         path = api.PATH_SCHEDULES
         found: dict[str, dict[str, Any]] = {}
         for page in range(1, api.LIST_MAX_PAGES + 1):
@@ -419,7 +457,7 @@ class EngageLabClient:
                 if not isinstance(sid, str) or not sid:
                     raise self._unexpected("GET", path, "a schedule without schedule_id")
                 # Pages shift when schedules come and go mid-listing: keep each id once.
-                found[sid] = item
+                found[sid] = normalise(item)
             pages = data.get("total_pages")
             if len(found) == known or (isinstance(pages, int) and page >= pages):
                 break

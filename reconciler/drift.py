@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from reconciler import engagelab as api
 from reconciler.canonical import digest
 from reconciler.diff import FieldDiff, diff_bodies
+from reconciler.remote_shape import UNREADABLE, comparable
 from reconciler.resources import TriggerKind
 from reconciler.settings import Settings
 from reconciler.state import (
@@ -44,6 +45,8 @@ class DriftKind(StrEnum):
     DELETED = "deleted remotely"
     CREATED = "created remotely"  # a live remote schedule whose name the specs own, not in state
     SENT = "sent and expired"  # not drift: the expected end of a one-off task
+    UNREADABLE = "unreadable remotely"  # EngageLab's answer is no schedule body we can read
+    ADDED = "fields added remotely"  # not drift: fields reconcile never sent (remote_shape)
 
 
 class DriftItem(BaseModel):
@@ -61,7 +64,7 @@ class DriftItem(BaseModel):
 
     @property
     def is_drift(self) -> bool:
-        return self.kind is not DriftKind.SENT
+        return self.kind not in (DriftKind.SENT, DriftKind.ADDED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +83,19 @@ class RemoteSnapshot:
         return found
 
 
-def body_of(remote: Mapping[str, Any]) -> dict[str, Any]:
+def body_of(remote: Mapping[str, Any], like: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The comparable schedule body (name, enabled, trigger, push) of a remote schedule, without
-    the owner marker that apply adds to what it sends (see with_owner)."""
-    return without_owner({k: remote[k] for k in BODY_KEYS if k in remote})
+    the owner marker that apply adds to what it sends (see with_owner). With `like` (the body
+    recorded or about to be sent), without the server defaults and the fields reconcile never
+    sent that `like` lacks (remote_shape.comparable)."""
+    body = without_owner({k: remote[k] for k in BODY_KEYS if k in remote})
+    return comparable(body, like)[0]
+
+
+def unreadable(remote: Mapping[str, Any]) -> str | None:
+    """Why EngageLab's answer for a schedule is no body we can read (remote_shape), or None."""
+    reason = remote.get(UNREADABLE)
+    return str(reason) if reason else None
 
 
 def owner_of(item: Mapping[str, Any]) -> str | None:
@@ -173,10 +185,27 @@ def _schedule_drift(
     if rec.schedule_id is None or rec.body is None or rec.intent is not None:
         return None  # a pending write: the next apply resolves it by name
     sid = rec.schedule_id
+    if remote is not None and (reason := unreadable(remote)) is not None:
+        return DriftItem(
+            address=rec.address,
+            kind=DriftKind.UNREADABLE,
+            detail=f"schedule_id {sid}: EngageLab's answer cannot be read ({reason}); "
+            "nothing is changed for it",
+            schedule_id=sid,
+        )
     if remote is not None:
-        body = body_of(remote)
+        raw = without_owner({k: remote[k] for k in BODY_KEYS if k in remote})
+        body, added = comparable(raw, rec.body)
         if body == rec.body:
-            return None
+            if not added:
+                return None
+            return DriftItem(
+                address=rec.address,
+                kind=DriftKind.ADDED,
+                detail=f"schedule_id {sid} shows fields reconcile never sent: "
+                f"{', '.join(added[:4])}{' ...' if len(added) > 4 else ''} (not compared)",
+                schedule_id=sid,
+            )
         diffs = diff_bodies(rec.body, body)
         return DriftItem(
             address=rec.address,
@@ -231,6 +260,17 @@ def _created(
         adoptable = rec is None and len(items) == 1
         for item in items:
             sid = str(item.get("schedule_id"))
+            if (reason := unreadable(item)) is not None:
+                out.append(
+                    DriftItem(
+                        address=f"schedule.{name}",
+                        kind=DriftKind.UNREADABLE,
+                        detail=f"schedule_id {sid}, live under a spec-owned name, cannot be "
+                        f"read ({reason}); it is not adopted",
+                        schedule_id=sid,
+                    )
+                )
+                continue
             body = body_of(item)
             if rec is not None:
                 why = f"a second live schedule named {name} besides the recorded {rec.schedule_id}"

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum
 
+from reconciler.engagelab import CODE_MAYBE_NOT_FOUND
+
 
 class ExitCode(IntEnum):
     """Process exit codes; documented in README.md. Never renumber one that shipped."""
@@ -165,6 +167,12 @@ class ApiError(ReconcileError):
 
     def __str__(self) -> str:
         return self.text
+
+    @property
+    def maybe_not_found(self) -> bool:
+        """HTTP 400 with code 8100: JPush v3's "schedule request is not exist", and also the code
+        of every other schedule refusal. "Gone" only if the listing agrees (the caller asks)."""
+        return self.status == 400 and self.code == CODE_MAYBE_NOT_FOUND
 
     def __repr__(self) -> str:
         return (

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reconciler.drift import adopt_event, body_of, made_by, plan_id_of
+from reconciler.drift import adopt_event, body_of, made_by, plan_id_of, unreadable
 from reconciler.errors import ConfigError
 from reconciler.state import Event, PlanUpserted, State
 
@@ -58,6 +58,11 @@ def import_schedule(
             f"{address} is already recorded as schedule {rec.schedule_id}; to record "
             f"{schedule_id} instead, first `reconcile state rm {address}` (nothing is deleted "
             "on EngageLab, so delete the other one in the console if it should not send)"
+        )
+    if (reason := unreadable(remote)) is not None:
+        raise ConfigError(
+            f"EngageLab's answer for schedule {schedule_id} cannot be read ({reason}); nothing "
+            "was recorded"
         )
     body = body_of(remote)
     plan_id = plan_id_of(body, desired_schedules.get(name, ""))
@@ -122,6 +127,12 @@ def match_names(
                 f"schedule.{name}: {len(found)} live schedules carry this name ({', '.join(ids)}); "
                 "none was imported. Delete the extras in the console, or import one with "
                 f"`reconcile import schedule.{name} <schedule_id>`"
+            )
+            continue
+        if (reason := unreadable(found[0])) is not None:
+            refused.append(
+                f"schedule.{name}: EngageLab's answer for schedule {ids[0]} cannot be read "
+                f"({reason}); not imported"
             )
             continue
         body = body_of(found[0])

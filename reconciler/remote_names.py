@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.client import EngageLabClient
-from reconciler.drift import body_of
+from reconciler.drift import body_of, unreadable
 from reconciler.errors import ReconcileError
 from reconciler.state import ScheduleRecord
 
@@ -80,10 +80,14 @@ class RemoteNames:
             known |= {record.schedule_id or "", *record.superseded}
         return [s for s in listing.by_name.get(name, ()) if str(s.get("schedule_id")) not in known]
 
-    def live_body(self, schedule_id: str) -> dict[str, Any] | None:
-        """The body EngageLab lists for `schedule_id`, without the owner marker; None when the
-        listing did not show it (or there is no listing)."""
+    def live_body(
+        self, schedule_id: str, like: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """The body EngageLab lists for `schedule_id`, without the owner marker, compared as
+        `like` (drift.body_of); None when the listing did not show it, or shows no body."""
         if self.listing is None:
             return None
         item = self.listing.by_id.get(schedule_id)
-        return None if item is None else body_of(item)
+        if item is None or unreadable(item) is not None:
+            return None
+        return body_of(item, like)

@@ -131,9 +131,12 @@ def periodical_walls(per: Mapping[str, Any], limit: int = 5000) -> Iterator[date
     start = parse_api_time(per["start"])
     end = parse_api_time(per["end"])
     at = parse_clock(per["time"])
-    unit = per["time_unit"]
+    # [v3] time_unit and point are case-insensitive ("WEEK", "Mon"): a state may hold what an
+    # older reconcile adopted from EngageLab as it was (remote_shape normalises new reads).
+    unit = str(per["time_unit"]).strip().lower()
     freq = max(1, int(per.get("frequency", 1)))
-    points = list(per.get("point") or [])
+    raw = per.get("point") or []
+    points = [str(p).strip().upper() if unit == "week" else str(p).strip().zfill(2) for p in raw]
     count = 0
     for day in _periodical_days(start.date(), end.date(), unit, freq, points):
         wall = datetime.combine(day, at)

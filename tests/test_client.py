@@ -130,7 +130,8 @@ def list_all(client: EngageLabClient) -> Awaitable[list[dict[str, Any]]]:
     return client.list_schedules()
 
 
-PAGE = {"total_count": 1, "total_pages": 1, "page": 1, "schedules": [{"schedule_id": "s1"}]}
+ITEM = {"schedule_id": "s1", "name": "t1", "enabled": True, "trigger": {"single": {}}, "push": {}}
+PAGE = {"total_count": 1, "total_pages": 1, "page": 1, "schedules": [ITEM]}
 OK_CREATED = answer(200, {"schedule_id": "s-new", "name": "t1"})
 
 RETRYABLE = {
@@ -162,7 +163,7 @@ NOT_RETRYABLE = {
 def test_reads_retry_each_retryable_answer(name: str) -> None:
     result = run(Script(RETRYABLE[name], answer(200, PAGE)), list_all)
     assert result.error is None
-    assert result.value == [{"schedule_id": "s1"}]
+    assert result.value == [ITEM]
     assert result.client.calls_made == 2
     assert len(result.fake.sleeps) == 1
 
@@ -399,7 +400,8 @@ def test_list_schedules_reads_every_page_once_each() -> None:
         n = int(request.url.params["page"])
         # Page 3 repeats an item of page 2, as happens when a schedule is deleted mid-listing.
         ids = {1: ["a", "b"], 2: ["c", "d"], 3: ["d", "e"]}[n]
-        body = {"total_pages": 3, "page": n, "schedules": [{"schedule_id": i} for i in ids]}
+        items = [{**ITEM, "schedule_id": i} for i in ids]
+        body = {"total_pages": 3, "page": n, "schedules": items}
         return httpx.Response(200, json=body)
 
     script = Script(page)
@@ -418,9 +420,10 @@ def test_list_stops_on_an_empty_page() -> None:
 
 
 def test_a_server_ignoring_the_page_number_does_not_loop() -> None:
-    script = Script(answer(200, {"schedules": [{"schedule_id": "a"}]}))  # same page forever
+    same = {**ITEM, "schedule_id": "a"}
+    script = Script(answer(200, {"schedules": [same]}))  # same page forever
     result = run(script, list_all)
-    assert result.value == [{"schedule_id": "a"}]
+    assert result.value == [same]
     assert len(script.requests) == 2
 
 

@@ -1,0 +1,194 @@
+"""One normalisation step for every schedule EngageLab answers, before anything compares it. Pure.
+
+The client has only the emulator and the documents to go by, and the official SDKs suggest the
+real answers differ from what was sent. So every list item and every GET goes through `normalise`
+(in the client, the one read path), and drift compares through `comparable`. Each rule names its
+source; [ours] marks a guess, and the guesses' values live in reconciler.engagelab.
+
+- JSON strings: `trigger`, `push` and `push.custom_args` given as JSON-encoded strings are decoded.
+  Source: the Java SDK types a list item's trigger/push as `Object` ("non-standard format, cannot
+  be parsed"); the Go SDK leaves them untyped [sdk].
+- Platform: a single platform string is a one-item list ("android" is ["android"]); "all" stays.
+  Source: EngageLab's Smart Push example (shared/reference), the batch-push doc, the Python SDK
+  tests [doc/sdk].
+- Case: `time_unit` is lower-cased, week `point`s upper-cased, month `point`s two digits.
+  Source: JPush v3 ("day", "Day", "DAY" all accepted); the SDKs send "WEEK"/"MONTH" [v3/sdk].
+- `enabled` given as "true"/"false" or 0/1 is a boolean [ours].
+- Summary items: a list item without `trigger` or `push` is only a summary; the client then
+  reads the task by id (Java SDK: GET by id decodes into the typed request) [sdk].
+- Unreadable: whatever still is not a schedule body (no single known trigger kind, a push that is
+  not an object) is marked with UNREADABLE and its reason: reported as drift with its id, never a
+  crash, never taken for an edit or a deletion.
+- Server defaults: `comparable` drops a field the recorded body lacks when its value is the
+  default in engagelab.SERVER_DEFAULTS [ours]; any other field the recorded body lacks is a field
+  reconcile never sent: it is listed (`added`), not compared, so it cannot cause an update loop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler import engagelab as api
+
+UNREADABLE = "unreadable"  # key set on an item whose body cannot be read, with the reason
+
+
+def normalise(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The item with the shapes above made canonical; UNREADABLE set when it is no body."""
+    out = dict(item)
+    out.pop(UNREADABLE, None)
+    problems: list[str] = []
+    for key in ("trigger", "push"):
+        if isinstance(out.get(key), str):
+            out[key] = _decoded(out[key], key, problems)
+    if "enabled" in out:
+        out["enabled"] = _boolean(out["enabled"])
+    trigger = out.get("trigger")
+    if "trigger" in out:
+        out["trigger"] = _trigger(trigger, problems)
+    push = out.get("push")
+    if "push" in out:
+        if isinstance(push, Mapping):
+            out["push"] = _push(push, problems)
+        else:
+            problems.append(f"push is {type(push).__name__}, not an object")
+    if problems:
+        out[UNREADABLE] = "; ".join(problems)
+    return out
+
+
+def is_summary(item: Mapping[str, Any]) -> bool:
+    """A list item that holds no body to compare: read it again by id."""
+    return "trigger" not in item or "push" not in item
+
+
+def comparable(
+    remote: Mapping[str, Any], recorded: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """`remote` as it compares with `recorded`: without the server defaults the recorded body
+    lacks, and without fields reconcile never sent (returned as `added`, dotted paths)."""
+    if recorded is None:
+        return dict(remote), ()
+    added: list[str] = []
+    body = _project(remote, recorded, (), added)
+    return body, tuple(added)
+
+
+# --- the rules -----------------------------------------------------------------------------------
+
+
+def _decoded(text: str, key: str, problems: list[str]) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        problems.append(f"{key} is a string that is not JSON")
+        return text
+
+
+def _boolean(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    return value
+
+
+def _trigger(trigger: Any, problems: list[str]) -> Any:
+    if not isinstance(trigger, Mapping):
+        problems.append(f"trigger is {type(trigger).__name__}, not an object")
+        return trigger
+    kinds = [k for k in trigger if k in api.SCHEDULE_TRIGGER_KINDS]
+    if len(kinds) != 1:
+        found = sorted(map(str, trigger))
+        problems.append(f"trigger has {found}, not one of single/periodical/intelligent")
+        return dict(trigger)
+    kind = kinds[0]
+    inner = trigger[kind]
+    if isinstance(inner, str):
+        inner = _decoded(inner, f"trigger.{kind}", problems)
+    if not isinstance(inner, Mapping):
+        problems.append(f"trigger.{kind} is not an object")
+        return {kind: inner}
+    out = dict(inner)
+    if kind == "periodical":
+        unit = out.get("time_unit")
+        if isinstance(unit, str):
+            out["time_unit"] = unit.strip().lower()
+        if out.get("time_unit") not in api.PERIODICAL_UNITS:
+            problems.append(f"trigger.periodical.time_unit is {unit!r}")
+        if "point" in out:
+            out["point"] = _points(out["point"], out.get("time_unit"), problems)
+    return {kind: out}
+
+
+def _points(points: Any, unit: Any, problems: list[str]) -> Any:
+    if isinstance(points, str | int):
+        points = [points]  # one point given alone [ours], as the platform string
+    if not isinstance(points, list):
+        problems.append("trigger.periodical.point is not a list")
+        return points
+    out: list[Any] = []
+    for point in points:
+        text = str(point).strip()
+        if unit == "week":
+            text = text.upper()
+            if text not in api.WEEK_POINTS:
+                problems.append(f"trigger.periodical.point {point!r} is not a weekday")
+        elif unit == "month":
+            text = text.zfill(2)
+            if text not in api.MONTH_POINTS:
+                problems.append(f"trigger.periodical.point {point!r} is not a day of the month")
+        out.append(text)
+    return out
+
+
+def _push(push: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    out = dict(push)
+    platform = out.get("platform")
+    if isinstance(platform, str) and platform.strip().lower() != "all":
+        out["platform"] = [platform.strip().lower()]
+    elif isinstance(platform, str):
+        out["platform"] = "all"
+    elif isinstance(platform, list):
+        out["platform"] = [p.strip().lower() if isinstance(p, str) else p for p in platform]
+    args = out.get("custom_args")
+    if isinstance(args, str):
+        out["custom_args"] = _decoded(args, "push.custom_args", problems)
+    return out
+
+
+def _default(path: tuple[str, ...]) -> tuple[bool, object]:
+    for pattern, value in api.SERVER_DEFAULTS.items():
+        if len(pattern) != len(path):
+            continue
+        if all(p in ("*", k) for p, k in zip(pattern, path, strict=True)):
+            return True, value
+    return False, None
+
+
+def _project(
+    remote: Mapping[str, Any], recorded: Mapping[str, Any], path: tuple[str, ...], added: list[str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in remote.items():
+        here = (*path, str(key))
+        if key not in recorded:
+            known, default = _default(here)
+            if known and value == default:
+                continue  # a server default, not an edit
+            if not known:
+                added.append(".".join(here))
+                continue  # a field reconcile never sent: listed, not compared
+            out[key] = value  # a known field with another value than its default: an edit
+            continue
+        mine = recorded[key]
+        both = isinstance(value, Mapping) and isinstance(mine, Mapping)
+        if both and here == ("trigger",) and set(value) != set(mine):
+            out[key] = dict(value)  # another trigger kind: a real difference, kept whole
+        elif both:
+            out[key] = _project(value, mine, here, added)
+        else:
+            out[key] = value
+    return out
