@@ -33,7 +33,7 @@ def test_wrong_or_missing_credentials_get_401_21004(emulator: EmulatorHandle) ->
         assert answer.status == 401
         assert answer.json()["error"]["code"] == api.CODE_AUTH_FAILED
     plan = emulator.request("POST", "/v4/push_plan", {"plan_id": "p"}, auth=bad)
-    assert (plan.status, plan.json()["code"]) == (401, api.CODE_AUTH_FAILED)
+    assert (plan.status, plan.json()["error"]["code"]) == (401, api.CODE_AUTH_FAILED)
     assert [c.outcome for c in emulator.calls()] == ["unauthorized"] * 4
     assert emulator.request("GET", "/v4/push_plan/list").json()["total"] == 0
 
@@ -59,15 +59,25 @@ def test_plan_upsert_lists_once_with_the_new_description(emulator: EmulatorHandl
     (info,) = listed["push_plan_info"]
     assert info["plan_id"] == "promo"
     assert info["plan_description"] == "second"
-    assert info["create_time"] == "2025-11-20 12:00:00"
-    assert set(info) == {"plan_id", "plan_description", "count", "create_time", "last_used_time"}
+    assert info["create_time"] == int(EMULATOR_NOW.timestamp() * 1000)  # [sdk] 13-digit ms
+    assert len(str(info["create_time"])) == 13
+    assert info["last_used_time"] == 0  # never used
+    assert isinstance(info["entity_tag"], str)
+    assert set(info) == {
+        "plan_id",
+        "plan_description",
+        "count",
+        "create_time",
+        "last_used_time",
+        "entity_tag",
+    }
 
 
 def test_plans_cannot_be_deleted(emulator: EmulatorHandle) -> None:
     emulator.request("POST", "/v4/push_plan", {"plan_id": "promo"})
     answer = emulator.request("DELETE", "/v4/push_plan/promo")
     assert answer.status == 400
-    assert answer.json()["code"] == api.CODE_BAD_VALUE
+    assert answer.json()["error"]["code"] == api.CODE_BAD_VALUE
     assert emulator.request("GET", "/v4/push_plan/list").json()["total"] == 1
 
 
@@ -78,7 +88,7 @@ def test_plan_cap_refuses_the_next_plan_but_allows_upserts(
     for i in range(3):
         assert emulator.request("POST", "/v4/push_plan", {"plan_id": f"p{i}"}).status == 200
     over = emulator.request("POST", "/v4/push_plan", {"plan_id": "p3"})
-    assert (over.status, over.json()["code"]) == (400, api.CODE_QUOTA)
+    assert (over.status, over.json()["error"]["code"]) == (400, api.CODE_QUOTA)
     assert emulator.request("POST", "/v4/push_plan", {"plan_id": "p0"}).status == 200
 
 
@@ -99,7 +109,7 @@ def test_plan_list_pages(emulator: EmulatorHandle) -> None:
     assert ids == [["p0", "p1"], ["p2", "p3"], ["p4"], []]
     assert {page["total"] for page in pages} == {5}
     bad = emulator.request("GET", "/v4/push_plan/list?page_index=0&page_size=2")
-    assert (bad.status, bad.json()["code"]) == (400, api.CODE_BAD_VALUE)
+    assert (bad.status, bad.json()["error"]["code"]) == (400, api.CODE_BAD_VALUE)
 
 
 def test_schedule_lifecycle_and_shapes(emulator: EmulatorHandle) -> None:
@@ -113,11 +123,12 @@ def test_schedule_lifecycle_and_shapes(emulator: EmulatorHandle) -> None:
     assert updated.json()["enabled"] is False
     assert updated.json()["push"] == sample_push("promo")
     deleted = emulator.request("DELETE", f"/v4/schedules/{sid}")
-    assert (deleted.status, deleted.body) == (200, b"success")
+    assert (deleted.status, deleted.body) == (200, b"success")  # [sdk] as the Python SDK reads
+    assert deleted.headers["Content-Type"] == "application/json"
     gone = emulator.request("GET", f"/v4/schedules/{sid}")
     assert (gone.status, gone.json()["error"]["code"]) == (404, api.CODE_NOT_FOUND)
     plan = emulator.request("GET", "/v4/push_plan/list").json()["push_plan_info"][0]
-    assert (plan["count"], plan["last_used_time"]) == (1, "2025-11-20 12:00:00")
+    assert (plan["count"], plan["last_used_time"]) == (1, int(EMULATOR_NOW.timestamp() * 1000))
 
 
 def test_unknown_schedule_is_404_8104_for_every_verb(emulator: EmulatorHandle) -> None:
@@ -149,7 +160,7 @@ def test_update_cannot_change_trigger_kind(emulator: EmulatorHandle) -> None:
 def test_refused_update_changes_nothing(emulator: EmulatorHandle) -> None:
     sid = _create(emulator, "promo_01")
     bad_push = sample_push()
-    bad_push["body"]["message"] = {"msg_content": "x"}
+    bad_push["body"]["message"] = {"title": "x"}  # with a notification: 21306
     answer = emulator.request("PUT", f"/v4/schedules/{sid}", {"name": "renamed", "push": bad_push})
     assert answer.json()["error"]["code"] == api.CODE_NOTIFICATION_AND_MESSAGE
     assert emulator.names() == {"promo_01": 1}

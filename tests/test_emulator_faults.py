@@ -79,11 +79,11 @@ def test_script_matches_method_and_path_prefix_in_order(emulator: EmulatorHandle
     assert emulator.request("GET", "/v4/push_plan/list").status == 200
 
 
-def test_plan_endpoints_fault_in_the_bare_envelope(emulator: EmulatorHandle) -> None:
+def test_plan_endpoints_fault_in_the_wrapped_envelope(emulator: EmulatorHandle) -> None:
     emulator.set_faults(script=[{"method": "POST", "path": "/v4/push_plan", "kind": "23008"}])
     answer = emulator.request("POST", "/v4/push_plan", {"plan_id": "p"})
     assert answer.status == 400
-    assert answer.json()["code"] == api.CODE_RATE_LIMITED
+    assert answer.json()["error"]["code"] == api.CODE_RATE_LIMITED
 
 
 def test_slow_answers_arrive_late_but_succeed(emulator: EmulatorHandle) -> None:
@@ -138,7 +138,10 @@ def test_server_rate_limit_answers_429_with_retry_after(
     limited = [a for a in answers[5:] if a.status == 429]
     assert len(limited) >= 3
     assert limited[0].headers["Retry-After"] == "1"
-    assert limited[0].json()["error"]["code"] == api.CODE_RATE_LIMITED
+    assert limited[0].json() == {"error": {"code": 2002, "message": "Rate limit exceeded"}}  # [v3]
+    assert limited[0].headers["X-Rate-Limit-Quota"] == "5"
+    assert limited[0].headers["X-Rate-Limit-Remaining"] == "0"
+    assert limited[0].headers["X-Rate-Limit-Reset"] == "1"  # as Retry-After
     assert emulator.request("GET", "/_emulator/calls").status == 200  # not limited
     assert "ratelimited" in _outcomes(emulator)
     time.sleep(0.25)  # a token per 0.2 s

@@ -5,6 +5,7 @@ Stateful but free of HTTP: the server asks `draw()` once per API request and act
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -80,3 +81,36 @@ class TokenBucket:
                 self._tokens -= 1.0
                 return 0.0
             return (1.0 - self._tokens) / self._rate
+
+
+class RateWindow:
+    """The JP3 rate-limit headers: a fixed one-second window of `quota` requests.
+
+    [v3] "All HTTP API response headers carry X-Rate-Limit-Quota (calls per time window for the
+    AppKey), X-Rate-Limit-Remaining (calls left in the window), X-Rate-Limit-Reset (seconds until
+    the window resets)" (JPush REST API overview, "频率限制"). EngageLab v4 documents none; its
+    quota is 500 requests/s per AppKey [doc: create-push-api "Request Rate Limits"]. [ours] the
+    window is one second and Reset is whole seconds, rounded down (so 0 within a window; an
+    answer over the limit sets it to its Retry-After instead).
+    """
+
+    def __init__(self, quota: int) -> None:
+        self.quota = quota
+        self._start = time.monotonic()
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def count(self) -> dict[str, str]:
+        """Count one answer; the headers it carries."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._start >= 1.0:
+                self._start, self._count = now, 0
+            self._count += 1
+            remaining = max(0, self.quota - self._count)
+            reset = max(0, math.floor(self._start + 1.0 - now))
+        return {
+            "X-Rate-Limit-Quota": str(self.quota),
+            "X-Rate-Limit-Remaining": str(remaining),
+            "X-Rate-Limit-Reset": str(reset),
+        }

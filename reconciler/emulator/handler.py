@@ -23,7 +23,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 from reconciler import engagelab as api
 from reconciler.emulator.config import GATEWAY_KINDS, CallRecord, FaultConfig
-from reconciler.emulator.routes import MUTATIONS, Reply, dump, error_reply
+from reconciler.emulator.routes import (
+    CODE_JP3_RATE_LIMITED,
+    MUTATIONS,
+    Reply,
+    dump,
+    error_reply,
+)
 
 if TYPE_CHECKING:
     from reconciler.emulator.server import Emulator
@@ -100,6 +106,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._serve()
 
+    def do_PATCH(self) -> None:  # no endpoint answers PATCH: 405 / 21001 where a path exists
+        self._serve()
+
     def _send(self, reply: Reply, headers: Mapping[str, str] | None = None) -> None:
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
@@ -138,11 +147,13 @@ class Handler(BaseHTTPRequestHandler):
                     method, path, split.query, reply.status, outcome, reply.applied, reply.code
                 )
             )
-            self._send(reply, headers)
+            self._send(reply, {**emu.window.count(), **(headers or {})})
 
         if emu.bucket is not None and (wait := emu.bucket.take()) > 0:
-            reply = error_reply(path, 429, api.CODE_RATE_LIMITED, "rate limit exceeded")
-            done(reply, "ratelimited", {"Retry-After": str(max(1, math.ceil(wait)))})
+            # [v3] 429 with code 2002 "Rate limit exceeded" (routes.CODE_JP3_RATE_LIMITED).
+            reply = error_reply(path, 429, CODE_JP3_RATE_LIMITED, "Rate limit exceeded")
+            seconds = str(max(1, math.ceil(wait)))
+            done(reply, "ratelimited", {"Retry-After": seconds, "X-Rate-Limit-Reset": seconds})
             return
         if not emu.authorized(self.headers.get("Authorization")):
             reply = error_reply(path, 401, api.CODE_AUTH_FAILED, "authentication failed")
@@ -157,7 +168,7 @@ class Handler(BaseHTTPRequestHandler):
                 method, path, split.query, reply.status, "fault:late", False, reply.code
             )
             emu.commit_later(fault.seconds, record, dict(parse_qsl(split.query)), raw)
-            self._send(reply)
+            self._send(reply, emu.window.count())
             return
         if fault is not None and fault.kind not in ("slow", "lost"):
             done(_fault_reply(path, fault.kind), f"fault:{fault.kind}")

@@ -18,8 +18,30 @@ from reconciler.emulator.validate import ApiError
 
 PLAN_PREFIX = "/v4/push_plan"
 SCHEDULES = "/v4/schedules"
+PLAN_DETAIL = "/v4/status/plan/detail"
 PLAN_PAGE_SIZE_DEFAULT = 20  # [ours] when page_size is not given
 MUTATIONS = frozenset({"POST", "PUT", "DELETE"})
+
+# Codes and statuses the emulator answers that engagelab.py does not name (issue #13). Kept here,
+# the one place to change when the truth is known:
+# [doc] 21001 "Only supports HTTP Post method", HTTP 405 (EngageLab skill error-code table,
+# DevEngageLab/engagelab-skills engagelab-apppush/references/error-codes.md).
+CODE_WRONG_METHOD = 21001
+# [v3] over the rate limit: HTTP 429 with {"error": {"code": 2002, "message": "Rate limit
+# exceeded"}} (JPush REST API overview, "频率限制"). EngageLab documents 23008 with HTTP 400
+# (skill error-code table): the emulator's "23008" fault kind answers that one.
+CODE_JP3_RATE_LIMITED = 2002
+# [doc] codes that come with another HTTP status than 400 (skill error-code table: 21306 is 401).
+STATUS_BY_CODE = {api.CODE_NOTIFICATION_AND_MESSAGE: 401}
+# The methods each path answers; any other gets 405 with CODE_WRONG_METHOD.
+_METHODS = {
+    PLAN_PREFIX: frozenset({"POST"}),
+    PLAN_PREFIX + "/list": frozenset({"GET"}),
+    SCHEDULES: frozenset({"GET", "POST"}),
+    PLAN_DETAIL: frozenset({"GET"}),
+}
+_SCHEDULE_METHODS = frozenset({"GET", "PUT", "DELETE"})
+_PLAN_ID_METHODS = frozenset({"DELETE"})  # the SDKs' undocumented plan delete (refused below)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +58,26 @@ def dump(value: Any) -> bytes:
 
 
 def error_reply(path: str, status: int, code: int, message: str) -> Reply:
-    """[ours] Plan endpoints answer the bare {"code","message"} envelope, the others the wrapped
-    {"error": {...}} one, so that clients are exercised on both documented shapes."""
-    error = {"code": code, "message": message}
-    body = error if path.startswith(PLAN_PREFIX) else {"error": error}
-    return Reply(status, dump(body), code=code)
+    """The wrapped envelope {"error": {"code", "message"}} on every endpoint: [doc] the Push Plan
+    API page's failed response is {"error": {"code": 27303, "message": "Empty plan id"}}
+    (engagelab.com/docs/app-push/rest-api/push-plan-api); the skill's error table says failed
+    responses "typically look like" {"error": {...}}. (The bare {"code","message"} the SDKs also
+    parse is left to the client tests.)"""
+    return Reply(status, dump({"error": {"code": code, "message": message}}), code=code)
+
+
+def allowed_methods(path: str) -> frozenset[str] | None:
+    """The methods `path` answers, or None when no endpoint lives there (a 404)."""
+    if path in _METHODS:
+        return _METHODS[path]
+    for prefix, methods in (
+        (SCHEDULES + "/", _SCHEDULE_METHODS),
+        (PLAN_PREFIX + "/", _PLAN_ID_METHODS),
+    ):
+        rest = path[len(prefix) :]
+        if path.startswith(prefix) and rest and "/" not in rest:
+            return methods
+    return None
 
 
 def _int(query: Mapping[str, str], key: str, default: int) -> int:
@@ -72,12 +109,16 @@ def handle(
     try:
         return _dispatch(store, method, path, query, raw, now)
     except ApiError as error:
-        return error_reply(path, error.status, error.code, error.message)
+        status = STATUS_BY_CODE.get(error.code, error.status)
+        return error_reply(path, status, error.code, error.message)
 
 
 def _dispatch(
     store: Store, method: str, path: str, query: Mapping[str, str], raw: bytes, now: datetime
 ) -> Reply:
+    methods = allowed_methods(path)
+    if methods is not None and method not in methods:
+        raise ApiError(CODE_WRONG_METHOD, f"{path} does not support {method}", status=405)
     if path == PLAN_PREFIX and method == "POST":
         return Reply(200, dump(store.upsert_plan(_body(raw), now)), applied=True)
     if path == PLAN_PREFIX + "/list" and method == "GET":
@@ -100,7 +141,11 @@ def _dispatch(
             return Reply(200, dump(updated), applied=True)
         if method == "DELETE":
             store.delete_schedule(schedule_id, now)
-            return Reply(200, b"success", content_type="text/plain", applied=True)  # [sdk]
-    elif path == "/v4/status/plan/detail" and method == "GET":
+            # [sdk] Python SDK engagelab/client.py: "Some successful mutation APIs return the
+            # literal text `success` even though their Content-Type is application/json"; its
+            # schedule.delete() ignores the body. (JPush v3 answers 200, application/json and an
+            # empty body.) A client must read both.
+            return Reply(200, b"success", applied=True)
+    elif path == PLAN_DETAIL and method == "GET":
         return Reply(200, dump(plan_detail(query, store.plans.keys())))
     raise ApiError(api.CODE_BAD_VALUE, f"no such endpoint: {method} {path}", status=404)

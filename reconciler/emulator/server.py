@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hmac
+import math
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -16,10 +17,12 @@ from typing import Any
 
 from reconciler.emulator import persist
 from reconciler.emulator.config import CallRecord, EmulatorConfig, FaultConfig
-from reconciler.emulator.faults import FaultInjector, TokenBucket
+from reconciler.emulator.faults import FaultInjector, RateWindow, TokenBucket
 from reconciler.emulator.handler import Handler, Server
 from reconciler.emulator.routes import Reply, handle
 from reconciler.emulator.store import Store
+
+RATE_QUOTA_DEFAULT = 500  # [doc] requests per second per AppKey (create-push-api page)
 
 
 class Emulator:
@@ -49,6 +52,8 @@ class Emulator:
         self._calls: list[CallRecord] = []
         self.faults = FaultInjector(config.faults, config.seed)
         self.bucket = TokenBucket(config.rate_limit) if config.rate_limit else None
+        quota = math.ceil(config.rate_limit) if config.rate_limit else RATE_QUOTA_DEFAULT
+        self.window = RateWindow(quota)
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:

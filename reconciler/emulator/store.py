@@ -64,8 +64,19 @@ def _not_found(schedule_id: str) -> ApiError:
     return ApiError(api.CODE_NOT_FOUND, f"schedule {schedule_id} does not exist", status=404)
 
 
-def _fmt(at: datetime | None) -> str:
-    return at.strftime(api.TIME_FORMAT) if at is not None else ""
+def _millis(at: datetime | None) -> int:
+    """[sdk] plan list times are 13-digit millisecond timestamps: Java `PushPlanListResult`
+    ("返回的是13位时间戳", Long), Go `model_plan.go` (int64) and Go CHANGELOG 0.1.1 ("continue to
+    use millisecond timestamps"). [ours] a plan never used answers 0."""
+    return int(at.timestamp() * 1000) if at is not None else 0
+
+
+def entity_tag(plan: Plan) -> str:
+    """[sdk] newer builds add `entity_tag` to each plan list item (Go CHANGELOG 0.1.1: PushPlanInfo
+    "adds EntityTag"). [ours] its meaning and type are unpublished: the emulator sends an opaque
+    string that changes when the plan's description does, like an HTTP entity tag."""
+    digest = hashlib.sha256(f"{plan.plan_id}\0{plan.description}".encode()).hexdigest()
+    return digest[:16]
 
 
 class Store:
@@ -100,8 +111,9 @@ class Store:
                     "plan_id": p.plan_id,
                     "plan_description": p.description,
                     "count": p.count,
-                    "create_time": _fmt(p.created_at),
-                    "last_used_time": _fmt(p.last_used_at),
+                    "create_time": _millis(p.created_at),
+                    "last_used_time": _millis(p.last_used_at),
+                    "entity_tag": entity_tag(p),
                 }
                 for p in found[first : first + page_size]
             ],
