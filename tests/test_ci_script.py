@@ -27,6 +27,7 @@ from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / ".ci" / "reconcile-ci.sh"
+APPLY = ".github/workflows/reconcile-apply.yml"
 BRANCH = "reconcile-state"  # RECONCILE_STATE_BRANCH in the state-branch tests
 BLOCKED_NOW = "2025-12-09T12:00:00+00:00"  # msg_00's local day has begun in UTC+14
 GIT_ENV = {
@@ -410,6 +411,8 @@ with open(here / "calls.log", "a") as log:
 if args[0] == "api":
     path = args[1].split("?")[0]
     sys.stdout.write((here / (path.replace("/", "_") + ".json")).read_text())
+elif args[:2] == ["run", "download"] and (here / "expired").exists():
+    sys.exit("no valid artifacts found to download")
 elif args[:2] == ["run", "download"]:
     target = pathlib.Path(args[args.index("--dir") + 1])
     target.mkdir(parents=True, exist_ok=True)
@@ -501,13 +504,13 @@ def gitlab_apply_script() -> str:
 
 
 def run_gitlab_apply(campaign: Campaign, **extra: str) -> subprocess.CompletedProcess[str]:
-    env = campaign.env(
-        CI_DEFAULT_BRANCH="main",
-        CI_COMMIT_SHORT_SHA="abc1234",
-        RECONCILE_COMMIT=git(campaign.work, "rev-parse", "HEAD"),
-        RECONCILE_GIT_REMOTE=str(campaign.origin),
-        **extra,
-    )
+    defaults = {
+        "CI_DEFAULT_BRANCH": "main",
+        "CI_COMMIT_SHORT_SHA": "abc1234",
+        "RECONCILE_COMMIT": git(campaign.work, "rev-parse", "HEAD"),
+        "RECONCILE_GIT_REMOTE": str(campaign.origin),
+    }
+    env = campaign.env(**{**defaults, **extra})
     return subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", gitlab_apply_script()],
         cwd=campaign.work,
@@ -620,12 +623,157 @@ def test_github_steps_plan_prepare_and_apply_the_reviewed_plans_against_the_emul
     assert said.count("Apply complete: 4 applied") == 2
     for emu in (staging, production):
         assert emu.names() == {"welcome_day_1": 1, "welcome_day_2": 1, "welcome_offer": 1}
-    # The same reviewed plans again: stale now, so planned again, and held for approval.
-    (tmp_path / "output").write_text("", encoding="utf-8")
-    shutil.rmtree(work / "plans")
-    said = run_steps(
-        ".github/workflows/reconcile-apply.yml", "prepare", ("Check them, or plan again",)
-    )
-    assert "approval=required" in (tmp_path / "output").read_text(encoding="utf-8")
-    shown = (tmp_path / "summary.md").read_text(encoding="utf-8")
+
+    # The same reviewed plans again: stale now, and planned again, with nothing left to do.
+    def prepare_again() -> tuple[str, str]:
+        (tmp_path / "output").write_text("", encoding="utf-8")
+        (tmp_path / "summary.md").write_text("", encoding="utf-8")
+        shutil.rmtree(work / "plans")
+        run_steps(
+            ".github/workflows/reconcile-apply.yml", "prepare", ("Check them, or plan again",)
+        )
+        said = (tmp_path / "output").read_text(encoding="utf-8")
+        return said, (tmp_path / "summary.md").read_text(encoding="utf-8")
+
+    said, shown = prepare_again()
+    assert "approval=none" in said and shown.count("no changes after the merge") == 2
+    # A merge that changed the copy meanwhile: planned again, shown, and held for approval.
+    offer = work / "templates" / "welcome_offer" / "en.yaml"
+    offer.write_text(offer.read_text(encoding="utf-8").replace("%", " percent"), "utf-8")
+    said, shown = prepare_again()
+    assert "approval=required" in said, shown
     assert shown.count("the reviewed plan is stale (exit 3)") == 2 and "NOT REVIEWED" in shown
+
+
+# --- what an adversarial review found (each fails without its fix) ---------------------------
+
+
+def step_of(rel: str, job: str, name: str) -> str:
+    data = yaml.safe_load(scaffold(EMULATOR_NOW.date())[rel])
+    return str(next(s["run"] for s in data["jobs"][job]["steps"] if s.get("name") == name))
+
+
+@pytest.mark.parametrize(
+    ("gh_says", "code", "allowed"),
+    [
+        ('echo \'{"message": "Not Found"}\'; exit 1', 1, False),  # no such environment
+        ('echo \'{"message": "Resource not accessible"}\'; exit 1', 1, False),
+        ("echo 0", 0, False),  # the environment has no required reviewers
+        ("echo 1", 0, True),
+    ],
+)
+def test_the_approval_environment_check_fails_closed(
+    tmp_path: Path, gh_says: str, code: int, allowed: bool
+) -> None:
+    """gh prints the error body on stdout and exits 1: that must never read as reviewers."""
+    gh = tmp_path / "gh"
+    gh.write_text(f"#!/bin/sh\n{gh_says}\n", encoding="utf-8")
+    gh.chmod(0o755)
+    del code  # what gh exits with is in the script itself
+    done = subprocess.run(
+        ["bash", "-e", "-c", step_of(APPLY, "prepare", "Require reviewers for plans made again")],
+        env={
+            **os.environ,
+            "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}",
+            "GITHUB_REPOSITORY": "acme/campaigns",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode == 0) is allowed, done.stdout
+
+
+def test_a_late_run_of_an_old_pipeline_reads_the_state_as_it_is_now_and_sends_nothing(
+    campaign: Campaign,
+) -> None:
+    """Pipeline 1 waits for approval; pipeline 2 (newer copy) applies; pipeline 1 is approved
+    late: its plan must be refused as stale, never applied over the newer copy."""
+    (campaign.work / "reviewed").mkdir()
+    assert prepare(campaign)[0].returncode == 0  # pipeline 1: plans of the old commit
+    old_commit = git(campaign.work, "rev-parse", "HEAD")
+    shutil.move(str(campaign.work / "plans"), str(campaign.work.parent / "plans-1"))
+    newer = campaign.clone("newer")
+    write_project(newer, 2, fr="Coucou")
+    commit_all(newer, "newer copy")
+    git(newer, "push", "--quiet", "origin", "main")
+    shutil.copy(SCRIPT, newer / ".ci" / "reconcile-ci.sh")
+    (newer / "reviewed").mkdir()
+    assert prepare(Campaign(newer, campaign.origin, campaign.emulator))[0].returncode == 0
+    done = run_gitlab_apply(
+        Campaign(newer, campaign.origin, campaign.emulator),
+        RECONCILE_APPROVAL="none",
+        RECONCILE_APPLIES_WHEN="none",
+    )
+    assert done.returncode == 0, done.stderr  # pipeline 2 applied the newer copy
+    live = dict(campaign.emulator.names())
+    mark = len(campaign.emulator.calls())
+    # Pipeline 1's manual job, clicked now, in its own (old) checkout.
+    git(campaign.work, "fetch", "--quiet", "origin")
+    shutil.rmtree(campaign.work / "plans", ignore_errors=True)
+    shutil.move(str(campaign.work.parent / "plans-1"), str(campaign.work / "plans"))
+    late = run_gitlab_apply(
+        campaign,
+        RECONCILE_APPROVAL="none",
+        RECONCILE_APPLIES_WHEN="none",
+        RECONCILE_COMMIT=old_commit,
+    )
+    assert late.returncode != 0
+    assert "stale" in late.stdout + late.stderr
+    assert [c for c in campaign.emulator.calls()[mark:] if c.method != "GET"] == []
+    assert campaign.emulator.names() == live
+
+
+def test_an_expired_plan_artifact_means_no_reviewed_plan_not_a_crash(
+    tmp_path: Path, campaign: Campaign
+) -> None:
+    fixtures = tmp_path / "gh"
+    fixtures.mkdir()
+    gh = fixtures / "gh"
+    gh.write_text(FAKE_GH.format(python=sys.executable, fixtures=str(fixtures)), "utf-8")
+    gh.chmod(0o755)
+    sha = "m" * 40
+    pulls = [
+        {
+            "number": 7,
+            "merged_at": "x",
+            "merge_commit_sha": sha,
+            "head": {"sha": "h" * 40, "repo": {"full_name": "alice/campaigns"}},
+        }
+    ]
+    (fixtures / f"repos_acme_campaigns_commits_{sha}_pulls.json").write_text(json.dumps(pulls))
+    name = "repos_acme_campaigns_actions_workflows_reconcile-plan.yml_runs.json"
+    (fixtures / name).write_text(json.dumps({"workflow_runs": [run_of(42)]}))
+    (fixtures / "expired").write_text("")  # the fake's `run download` then fails, as gh does
+    done = campaign.ci(
+        "github-reviewed",
+        "reviewed",
+        PATH=f"{fixtures}{os.pathsep}{campaign.env()['PATH']}",
+        GITHUB_REPOSITORY="acme/campaigns",
+        GITHUB_SHA=sha,
+    )
+    assert done.returncode == 0 and "could not be downloaded: no reviewed plan" in done.stderr
+    assert not (campaign.work / "reviewed").exists()
+
+
+def test_a_reused_build_folder_reads_the_state_branch_again(campaign: Campaign) -> None:
+    """A shell runner's `git clean -ffdx` removes the worktree folder git still knows."""
+    assert campaign.ci("pull-state", RECONCILE_STATE_BRANCH=BRANCH).returncode == 0
+    applied(campaign)
+    assert campaign.ci("push-state", BRANCH, "first", RECONCILE_STATE_BRANCH=BRANCH).returncode == 0
+    git(campaign.work, "clean", "-ffdxq")
+    again = campaign.ci("pull-state", RECONCILE_STATE_BRANCH=BRANCH)
+    assert again.returncode == 0, again.stderr
+    assert "from branch reconcile-state" in again.stderr
+
+
+def test_a_reviewed_comment_that_is_not_the_plan_file_is_not_taken_as_reviewed(
+    campaign: Campaign,
+) -> None:
+    review(campaign)
+    shown = campaign.work / "reviewed" / "default.md"
+    shown.write_text(shown.read_text(encoding="utf-8") + "\nNothing to see here.\n", "utf-8")
+    done, said = prepare(campaign)
+    assert done.returncode == 0 and said["approval"] == "required"
+    summary = (campaign.work / "plans" / "summary.md").read_text(encoding="utf-8")
+    assert "the reviewed comment is not what the reviewed plan file says" in summary

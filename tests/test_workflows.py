@@ -254,3 +254,33 @@ def test_gitlab_pushes_the_state_in_the_script_and_separates_the_tokens() -> Non
     assert manual["rules"][0]["when"] == "manual"
     assert manual["variables"]["RECONCILE_APPLIES_WHEN"] == "required"
     assert data["reconcile-apply"]["variables"]["RECONCILE_APPLIES_WHEN"] == "none"
+
+
+def test_only_the_default_branch_applies_and_cancel_stops_the_apply() -> None:
+    jobs = workflow(APPLY)["jobs"]
+    prepare = " ".join(jobs["prepare"]["if"].split())
+    assert "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)" in (
+        prepare
+    )
+    assert jobs["apply"]["if"].startswith("!cancelled()")  # always() would ignore a cancel
+    gitlab = workflow(GITLAB)
+    for job in ("reconcile-prepare", ".reconcile-apply"):
+        assert "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH" in gitlab[job]["rules"][0]["if"]
+    assert gitlab[".reconcile-apply"]["environment"] == {"name": "reconcile"}
+
+
+def test_the_state_branch_is_a_literal_that_fork_pull_requests_see_too() -> None:
+    files = scaffold(date(2030, 1, 1))
+    for rel in (PLAN, APPLY):
+        assert "vars.RECONCILE_STATE_BRANCH" not in files[rel]
+        assert workflow(rel)["env"]["RECONCILE_STATE_BRANCH"] == ""
+    assert workflow(GITLAB)["variables"]["RECONCILE_STATE_BRANCH"] == ""
+
+
+def test_the_apply_jobs_read_the_state_as_it_is_now() -> None:
+    by_name = {s.get("name"): s for s in steps(APPLY, "apply")}
+    assert by_name["Read the state"]["run"].startswith(
+        'bash .ci/reconcile-ci.sh pull-state "$GITHUB_REF_NAME"'
+    )
+    script = "\n".join(workflow(GITLAB)[".reconcile-apply"]["script"])
+    assert 'bash .ci/reconcile-ci.sh pull-state "$CI_DEFAULT_BRANCH"' in script

@@ -78,18 +78,43 @@ state_source() {  # where the state branch is checked out, if any
   return 0
 }
 
-pulled_mark() { echo "$(git rev-parse --absolute-git-dir)/reconcile-state-pulled"; }
+PULLED=.reconcile-pulled  # written by pull-state: the commit whose state/ this job read
+
+# state/ as it is in `commit` (none there: an empty state/).
+state_from() {
+  rm -rf state
+  mkdir state
+  if git cat-file -e "$1:state" 2> /dev/null; then git archive "$1" state | tar -x; fi
+}
 
 cmd_pull_state() {
+  # pull-state [BRANCH]. State branch mode: state/ from RECONCILE_STATE_BRANCH. Otherwise, with
+  # BRANCH: state/ from BRANCH as it is now (an apply job checks out the commit its plans were
+  # checked against, and another apply may have pushed a newer state since). Without: this
+  # checkout's. push-state later refuses to write a state this job did not read.
   local branch=${RECONCILE_STATE_BRANCH:-} remote=${RECONCILE_GIT_REMOTE:-origin} found=0
-  if [ -z "$branch" ]; then note "state: state/ of this checkout"; return; fi
+  local current=${1:-}
+  rm -f "$PULLED"
+  if [ -z "$branch" ] && [ -z "$current" ]; then
+    note "state: state/ of this checkout"
+    git rev-parse HEAD > "$PULLED"
+    return
+  fi
+  if [ -z "$branch" ]; then
+    git fetch --quiet "$remote" "refs/heads/$current"
+    state_from FETCH_HEAD
+    git rev-parse FETCH_HEAD > "$PULLED"
+    note "state: from $current as it is now, $(git rev-parse --short FETCH_HEAD)"
+    return
+  fi
   if [ -z "$(state_source)" ]; then  # not checked out by the workflow (GitHub does): fetch it
+    git worktree prune  # a reused build folder may have lost an earlier job's worktree
     git ls-remote --exit-code --heads "$remote" "$branch" > /dev/null || found=$?
     if [ "$found" = 2 ]; then
       note "state: branch $branch does not exist yet; using state/ of this checkout (the first"
       note "apply creates the branch)"
       git worktree add --quiet --detach .reconcile-state HEAD
-      date -u +%FT%TZ > "$(pulled_mark)"
+      git rev-parse HEAD > "$PULLED"
       return
     fi
     [ "$found" = 0 ] || die "cannot read the state branch $branch from $remote"
@@ -103,7 +128,7 @@ cmd_pull_state() {
   else
     note "state: branch $branch has no state/ yet; using state/ of this checkout"
   fi
-  date -u +%FT%TZ > "$(pulled_mark)"  # push-state may now write the branch
+  git -C .reconcile-state rev-parse HEAD > "$PULLED"  # push-state may now write the branch
 }
 
 cmd_github_reviewed() {
@@ -148,7 +173,11 @@ PY
     note "no successful plan run for pull request #$pr at $head: no reviewed plan"
     return
   fi
-  gh run download "$run" --repo "$repo" --name reconcile-plan --dir "$dir"
+  if ! gh run download "$run" --repo "$repo" --name reconcile-plan --dir "$dir"; then
+    rm -rf "$dir"  # expired (30 days) or removed: plan again, for approval
+    note "the plans of run $run could not be downloaded: no reviewed plan"
+    return
+  fi
   note "reviewed plans: pull request #$pr, plan run $run (head $head)"
 }
 
@@ -156,7 +185,7 @@ cmd_gitlab_reviewed() {
   local dir=${1:?gitlab-reviewed DIR}
   python3 - "$dir" <<'PY'
 # The plan job's artifact of the merge request's own pipeline at the merge request's head.
-import io, json, os, sys, urllib.request, zipfile
+import io, json, os, sys, urllib.error, urllib.request, zipfile
 api = f"{os.environ['CI_API_V4_URL']}/projects/{os.environ['CI_PROJECT_ID']}"
 def get(path):
     request = urllib.request.Request(
@@ -180,7 +209,12 @@ job = next((j for j in jobs if j["name"] == "reconcile-plan"), None)
 if job is None:
     sys.exit(print(f"no successful reconcile-plan job for !{mr['iid']}: no reviewed plan",
                    file=sys.stderr))
-with zipfile.ZipFile(io.BytesIO(get(f"jobs/{job['id']}/artifacts"))) as archive:
+try:
+    artifact = get(f"jobs/{job['id']}/artifacts")
+except urllib.error.HTTPError as error:  # expired (30 days) or erased: plan again, for approval
+    sys.exit(print(f"the plan job's artifacts answer HTTP {error.code}: no reviewed plan",
+                   file=sys.stderr))
+with zipfile.ZipFile(io.BytesIO(artifact)) as archive:
     for name in archive.namelist():
         if name.startswith("plan/") and not name.endswith("/"):
             target = os.path.join(sys.argv[1], name[len("plan/"):])
@@ -206,6 +240,10 @@ cmd_prepare() {
       RECONCILE_ENV="$env" reconcile apply --check "$reviewed/$env.json" || code=$?
       why="the reviewed plan is stale (exit 3): the state or the specs moved since the review"
       [ "$code" = 4 ] && why="the reviewed plan expired (exit 4): a send it touches is too near"
+      if [ "$code" = 0 ] && [ -f "$reviewed/$env.md" ] && ! cmp -s "$reviewed/$env.md" \
+        <(RECONCILE_ENV="$env" reconcile show "$reviewed/$env.json" --format markdown); then
+        code=3 why="the reviewed comment is not what the reviewed plan file says"
+      fi
     else
       code=3 why="no reviewed plan (a push without a pull request, or its plan did not pass)"
     fi
@@ -224,7 +262,12 @@ cmd_prepare() {
     RECONCILE_ENV="$env" reconcile plan --detailed-exitcode --format markdown \
       --out "$out/$env.json" > "$out/$env.md" || code=$?
     case "$code" in
-      0 | 2) ;;
+      0)
+        note "$env: $why; planned again: no changes, nothing to approve"
+        { echo "## $env: no changes after the merge"; echo; echo "$why; planned again: no"
+          echo "change to apply."; } | summary
+        continue ;;
+      2) ;;
       7) die "$env: the new plan has blockers; apply would refuse it: see the plan above" ;;
       *) die "$env: planning again failed (exit $code)" ;;
     esac
@@ -277,12 +320,13 @@ rebuild_on() {
 
 cmd_push_state() {
   local branch=${1:?push-state BRANCH MESSAGE} message=${2:?push-state BRANCH MESSAGE}
-  local remote=${RECONCILE_GIT_REMOTE:-origin} repo=. base tip attempt new
+  local remote=${RECONCILE_GIT_REMOTE:-origin} repo=. base="" tip attempt new
   local who=(-c "user.name=${RECONCILE_GIT_NAME:-reconcile[bot]}"
              -c "user.email=${RECONCILE_GIT_EMAIL:-reconcile@users.noreply.github.com}")
   [ -d state ] || die "no state/ folder here: nothing to push"
+  [ -f "$PULLED" ] && base=$(cat "$PULLED")
   if [ -n "${RECONCILE_STATE_BRANCH:-}" ]; then
-    if [ -z "$(state_source)" ] || [ ! -f "$(pulled_mark)" ]; then
+    if [ -z "$(state_source)" ] || [ -z "$base" ]; then
       die "state branch mode, but this job did not read the state branch (pull-state): not" \
         "pushing, so that this checkout's state/ never overwrites the branch's"
     fi
@@ -291,13 +335,17 @@ cmd_push_state() {
     cp -a state "$repo/state"
   fi
   cd "$repo"
-  base=$(git rev-parse HEAD)
+  [ -n "$base" ] || base=$(git rev-parse HEAD)  # no pull-state: the checkout's own state
   git add -A state/
-  if git diff --cached --quiet; then
+  if git diff --cached --quiet "$base" -- state/; then
     note "state unchanged"
     return
   fi
-  git "${who[@]}" commit --quiet -m "$message"
+  git "${who[@]}" commit --quiet --allow-empty -m "$message"
+  if [ "$(git rev-parse HEAD~1)" != "$base" ]; then  # the state came from a newer commit
+    new=$(rebuild_on "$base" HEAD)
+    git reset --quiet --soft "$new"
+  fi
   for attempt in 1 2 3; do
     if git push --quiet "$remote" "HEAD:refs/heads/$branch"; then
       git fetch --quiet "$remote" "refs/heads/$branch"
