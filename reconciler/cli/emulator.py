@@ -15,7 +15,13 @@ from pathlib import Path
 from types import FrameType
 
 from reconciler.cli.common import err, out, resolve_now
-from reconciler.emulator import Emulator, EmulatorConfig, FaultConfig
+from reconciler.emulator import (
+    ANSWER_VARIANTS,
+    Emulator,
+    EmulatorConfig,
+    FaultConfig,
+    parse_answers,
+)
 from reconciler.engagelab import (
     ENV_APP_KEY,
     ENV_BASE_URL,
@@ -49,6 +55,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=0.0,
         help="probability of a fault per request, spread over 429, 23008, 5xx and lost responses",
     )
+    parser.add_argument(
+        "--answers",
+        default="",
+        help="answer variants: 'sdk' (all) or a comma list of "
+        + ", ".join(ANSWER_VARIANTS)
+        + " (default: the documented shapes)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of ids and random faults")
     parser.add_argument("--now", default=None, help="pin the emulator clock (ISO 8601, offset)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -74,6 +87,10 @@ def build_config(args: argparse.Namespace) -> tuple[EmulatorConfig, bool]:
         raise ConfigError(f"--data {args.data}: the folder {args.data.parent} does not exist")
     if not 0 <= args.fault_rate <= 1:
         raise ConfigError(f"--fault-rate is a probability from 0 to 1, not {args.fault_rate}")
+    try:
+        answers = parse_answers(args.answers)
+    except ValueError as error:
+        raise ConfigError(f"--answers: {error}") from None
     share = args.fault_rate / 4
     faults = FaultConfig(rate_429=share, rate_23008=share, rate_5xx=share, rate_lost=share)
     config = EmulatorConfig(
@@ -85,6 +102,7 @@ def build_config(args: argparse.Namespace) -> tuple[EmulatorConfig, bool]:
         now=resolve_now(args) if args.now else None,
         data_file=args.data,
         faults=faults,
+        answers=answers,
     )
     return config, demo
 
@@ -113,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
             out(f"  export {ENV_MASTER_SECRET}={DEMO_MASTER_SECRET}")
         else:
             out(f"  credentials: ${ENV_APP_KEY} / ${ENV_MASTER_SECRET} as given")
-        out(f"  control: {url}/_emulator/calls, /names, /reset, /faults, /clock")
+        if config.answers:
+            out(f"  answer variants: {', '.join(sorted(config.answers))}")
+        out(f"  control: {url}/_emulator/calls, /names, /reset, /faults, /clock, /answers")
         out("Press Ctrl-C to stop.")
         sys.stdout.flush()
         while not stop.wait(0.2):

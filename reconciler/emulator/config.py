@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,37 @@ FAULT_KINDS = (
     "late",
 )
 GATEWAY_KINDS = ("408", "409", "499")  # answered with a text body and no API code
+
+# Answer variants (issue #13): other shapes the evidence says EngageLab may answer. Each only
+# changes what the emulator RETURNS, never what it stores. Empty = the documented shapes.
+ANSWER_VARIANTS = (
+    "upper-enums",  # [sdk] time_unit/point upper-case, as the SDKs send them
+    "added-defaults",  # [ours] engagelab.SERVER_DEFAULTS filled in where the stored body lacks them
+    "json-strings",  # [sdk] Java list item trigger/push typed Object, "non-standard format"
+    "summary-list",  # [v3] list items {schedule_id, name, enabled} only; GET by id is full
+    "not-found-400",  # [v3] a missing id answers 400/8100 "schedule request is not exist"
+    "platform-string",  # [doc/sdk] a one-item platform list answered as a single string
+)
+ANSWERS_ALL = "sdk"  # every variant at once
+
+
+def parse_answers(value: str | Iterable[str]) -> frozenset[str]:
+    """A variant set from "sdk", a comma list, or names; ValueError on an unknown name."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    chosen: set[str] = set()
+    for raw in names:
+        name = raw.strip()
+        if not name:
+            continue
+        if name == ANSWERS_ALL:
+            chosen.update(ANSWER_VARIANTS)
+        elif name in ANSWER_VARIANTS:
+            chosen.add(name)
+        else:
+            raise ValueError(
+                f"unknown answer variant {name!r}; expected {ANSWERS_ALL!r} or {ANSWER_VARIANTS}"
+            )
+    return frozenset(chosen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +122,12 @@ class EmulatorConfig:
     now: datetime | None = None  # pinned clock (aware); None = the real clock
     data_file: Path | None = None
     faults: FaultConfig = field(default_factory=FaultConfig)
+    answers: frozenset[str] = frozenset()  # ANSWER_VARIANTS in use; empty = documented shapes
+
+    def __post_init__(self) -> None:
+        unknown = set(self.answers) - set(ANSWER_VARIANTS)
+        if unknown:
+            raise ValueError(f"unknown answer variants {sorted(unknown)}; see ANSWER_VARIANTS")
 
 
 @dataclass(frozen=True, slots=True)

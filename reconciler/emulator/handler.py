@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from reconciler import engagelab as api
-from reconciler.emulator.config import GATEWAY_KINDS, CallRecord, FaultConfig
+from reconciler.emulator.config import GATEWAY_KINDS, CallRecord, FaultConfig, parse_answers
 from reconciler.emulator.routes import (
     CODE_JP3_RATE_LIMITED,
     MUTATIONS,
@@ -221,6 +221,11 @@ def _inspect(emu: Emulator, method: str, path: str, query: str, raw: bytes) -> R
         if (method, name) == ("POST", "faults"):
             emu.set_faults(FaultConfig.from_mapping(body))
             return Reply(200, dump({"ok": True}))
+        if name == "answers" and method in ("GET", "POST"):
+            # {"answers": "sdk"} or {"answers": ["upper-enums", ...]}; [] = documented shapes.
+            if method == "POST":
+                emu.set_answers(parse_answers(body.get("answers", ())))
+            return Reply(200, dump({"answers": sorted(emu.answers)}))
         if name == "clock" and method in ("GET", "POST"):
             if method == "POST":
                 emu.set_now(datetime.fromisoformat(body["now"]) if body.get("now") else None)

@@ -6,12 +6,13 @@ Pure apart from mutating the store it is given; the caller holds the store lock.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from reconciler import engagelab as api
+from reconciler.emulator import variants
 from reconciler.emulator.stats import plan_detail
 from reconciler.emulator.store import Store
 from reconciler.emulator.validate import ApiError
@@ -104,17 +105,34 @@ def _body(raw: bytes) -> dict[str, Any]:
 
 
 def handle(
-    store: Store, method: str, path: str, query: Mapping[str, str], raw: bytes, now: datetime
+    store: Store,
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    raw: bytes,
+    now: datetime,
+    answers: Collection[str] = frozenset(),
 ) -> Reply:
+    """Answer one API request; `answers` are the config.ANSWER_VARIANTS in use."""
     try:
-        return _dispatch(store, method, path, query, raw, now)
+        return _dispatch(store, method, path, query, raw, now, answers)
     except ApiError as error:
-        status = STATUS_BY_CODE.get(error.code, error.status)
-        return error_reply(path, status, error.code, error.message)
+        status, code = STATUS_BY_CODE.get(error.code, error.status), error.code
+        if "not-found-400" in answers and code == api.CODE_NOT_FOUND:
+            # [v3] JPush v3's schedule error table lists 8100/400 for "update target task;
+            # Delete target task; schedule request is not exist" (Schedule API v3).
+            status, code = 400, api.CODE_MAYBE_NOT_FOUND
+        return error_reply(path, status, code, error.message)
 
 
 def _dispatch(
-    store: Store, method: str, path: str, query: Mapping[str, str], raw: bytes, now: datetime
+    store: Store,
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    raw: bytes,
+    now: datetime,
+    answers: Collection[str],
 ) -> Reply:
     methods = allowed_methods(path)
     if methods is not None and method not in methods:
@@ -131,14 +149,17 @@ def _dispatch(
         if method == "POST":
             return Reply(200, dump(store.create_schedule(_body(raw), now)), applied=True)
         if method == "GET":
-            return Reply(200, dump(store.list_schedules(_int(query, "page", 1), now)))
+            listed = store.list_schedules(_int(query, "page", 1), now)
+            listed["schedules"] = [variants.list_item(s, answers) for s in listed["schedules"]]
+            return Reply(200, dump(listed))
     elif path.startswith(SCHEDULES + "/") and "/" not in path[len(SCHEDULES) + 1 :]:
         schedule_id = path[len(SCHEDULES) + 1 :]
         if method == "GET":
-            return Reply(200, dump(store.get_schedule(schedule_id, now)))
+            found = store.get_schedule(schedule_id, now)
+            return Reply(200, dump([variants.schedule(s, answers) for s in found]))
         if method == "PUT":
             updated = store.update_schedule(schedule_id, _body(raw), now)
-            return Reply(200, dump(updated), applied=True)
+            return Reply(200, dump(variants.schedule(updated, answers)), applied=True)
         if method == "DELETE":
             store.delete_schedule(schedule_id, now)
             # [sdk] Python SDK engagelab/client.py: "Some successful mutation APIs return the

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from reconciler.emulator import persist
-from reconciler.emulator.config import CallRecord, EmulatorConfig, FaultConfig
+from reconciler.emulator.config import CallRecord, EmulatorConfig, FaultConfig, parse_answers
 from reconciler.emulator.faults import FaultInjector, RateWindow, TokenBucket
 from reconciler.emulator.handler import Handler, Server
 from reconciler.emulator.routes import Reply, handle
@@ -52,6 +52,7 @@ class Emulator:
         self._calls: list[CallRecord] = []
         self.faults = FaultInjector(config.faults, config.seed)
         self.bucket = TokenBucket(config.rate_limit) if config.rate_limit else None
+        self.answers: frozenset[str] = config.answers
         quota = math.ceil(config.rate_limit) if config.rate_limit else RATE_QUOTA_DEFAULT
         self.window = RateWindow(quota)
 
@@ -117,6 +118,10 @@ class Emulator:
     def set_faults(self, faults: FaultConfig) -> None:
         self.faults.configure(faults)
 
+    def set_answers(self, answers: frozenset[str]) -> None:
+        """Switch the answer variants (config.ANSWER_VARIANTS) at runtime; reset() restores."""
+        self.answers = parse_answers(answers)
+
     def calls(self) -> list[CallRecord]:
         with self._lock:
             return list(self._calls)
@@ -155,7 +160,7 @@ class Emulator:
 
     def call(self, method: str, path: str, query: Mapping[str, str], raw: bytes) -> Reply:
         with self._lock:
-            reply = handle(self._store, method, path, query, raw, self.now())
+            reply = handle(self._store, method, path, query, raw, self.now(), self.answers)
             if reply.applied:
                 self._save()
             return reply
@@ -192,7 +197,9 @@ class Emulator:
                 return  # cancelled by stop() or reset() while waiting for the lock
             self._late.discard(timer)
             try:
-                reply = handle(self._store, record.method, record.path, query, raw, self.now())
+                reply = handle(
+                    self._store, record.method, record.path, query, raw, self.now(), self.answers
+                )
             except Exception:  # an emulator bug: the write did not land
                 return
             if reply.applied:

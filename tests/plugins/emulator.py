@@ -1,7 +1,8 @@
 """Pytest fixtures that start the local EngageLab emulator on a free loopback port.
 
 `emulator` gives a fresh emulator per test with the clock pinned at EMULATOR_NOW;
-`make_emulator(**config_overrides)` builds more (custom quotas, rate limits, data files).
+`make_emulator(**config_overrides)` builds more (custom quotas, rate limits, data files, answer
+variants: `make_emulator(answers={"sdk"})` or a set of ANSWER_VARIANTS names).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from reconciler.emulator import CallRecord, Emulator, EmulatorConfig, FaultConfig
+from reconciler.emulator import CallRecord, Emulator, EmulatorConfig, FaultConfig, parse_answers
 
 EMULATOR_NOW = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
 APP_KEY = "test-app-key"
@@ -84,6 +85,10 @@ class EmulatorHandle:
     def set_now(self, now: datetime) -> None:
         self.server.set_now(now)
 
+    def set_answers(self, *names: str) -> None:
+        """set_answers("sdk"), set_answers("upper-enums", "summary-list"); none: documented."""
+        self.server.set_answers(parse_answers(names))
+
     def reset(self) -> None:
         self.server.reset()
 
@@ -122,6 +127,8 @@ def make_emulator() -> Iterator[Callable[..., EmulatorHandle]]:
         faults = overrides.pop("faults", FaultConfig())
         if isinstance(faults, dict):
             faults = FaultConfig.from_mapping(faults)
+        if "answers" in overrides:
+            overrides["answers"] = parse_answers(overrides["answers"])
         values: dict[str, Any] = {
             "app_key": APP_KEY,
             "master_secret": MASTER_SECRET,
