@@ -876,8 +876,7 @@ class Applier:
         await self._recorder.record(
             IntentRecorded(name=name, plan_id=change.plan_id, intent=intent)
         )
-        sent = with_owner(change.after, self._lineage)
-        patch = {k: sent[k] for k in BODY_KEYS if k in sent}
+        patch = update_patch(change, self._lineage, adopted=adopted)
         try:
             self._called.add(change.address)
             await self._client.update_schedule(schedule_id, patch, guard=self._guard(change))
@@ -1078,6 +1077,22 @@ class Applier:
         self._names.gone.add(schedule_id)
         await self._recorder.record(ScheduleDeleted(name=name, schedule_id=schedule_id))
         return found
+
+
+def update_patch(change: Change, lineage: str, *, adopted: bool = False) -> dict[str, Any]:
+    """The top-level fields of an update that change, as the SDKs send them: JPush v3 judges
+    any `trigger` a PUT carries again ("must still be valid after update"), so a copy-only edit
+    must not resend the trigger. `push` carries the owner marker: an adopted task, whose push
+    may carry another marker or none, always gets its push. Pure."""
+    assert change.after is not None
+    sent = with_owner(change.after, lineage)
+    if change.before is None:
+        return {k: sent[k] for k in BODY_KEYS if k in sent}
+    before = with_owner(change.before, lineage) if "push" in change.before else change.before
+    patch = {k: sent[k] for k in BODY_KEYS if k in sent and sent[k] != before.get(k)}
+    if adopted and "push" in sent:
+        patch["push"] = sent["push"]
+    return patch or {k: sent[k] for k in BODY_KEYS if k in sent}
 
 
 def replace_before(change: Change, body: Mapping[str, Any]) -> Change:
