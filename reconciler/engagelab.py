@@ -292,8 +292,8 @@ SERVER_DEFAULTS: Final[Mapping[tuple[str, ...], object]] = {
     ("enabled",): True,  # [v3] a task is enabled unless it says otherwise
     ("trigger", "*", "zone_type"): ZONE_SITE,  # [sdk] Go/Java default the console's zone
     ("trigger", "periodical", "frequency"): 1,  # [v3] "every 1 unit" when left out
-    ("push", "options", "apns_production"): False,  # [v3] development APNs unless told
-    ("push", "options", "time_to_live"): 86400,  # [v3] one day, in seconds
+    ("push", "body", "options", "apns_production"): False,  # [v3] development APNs unless told
+    ("push", "body", "options", "time_to_live"): 86400,  # [v3] one day, in seconds
 }
 # [v3] 8100 is also JPush's "schedule request is not exist" (update/delete of a missing task), and
 # it is the code of every other schedule refusal: a 400/8100 means "gone" only when the listing

@@ -8,7 +8,8 @@ source; [ours] marks a guess, and the guesses' values live in reconciler.engagel
 - JSON strings: `trigger`, `push` and `push.custom_args` given as JSON-encoded strings are decoded.
   Source: the Java SDK types a list item's trigger/push as `Object` ("non-standard format, cannot
   be parsed"); the Go SDK leaves them untyped [sdk].
-- Platform: a single platform string is a one-item list ("android" is ["android"]); "all" stays.
+- Platform (`push.body.platform`): a single platform string is a one-item list ("android" is
+  ["android"]); "all" stays.
   Source: EngageLab's Smart Push example (shared/reference), the batch-push doc, the Python SDK
   tests [doc/sdk].
 - Case: `time_unit` is lower-cased, week `point`s upper-cased, month `point`s two digits.
@@ -144,15 +145,29 @@ def _points(points: Any, unit: Any, problems: list[str]) -> Any:
     return out
 
 
-def _push(push: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
-    out = dict(push)
-    platform = out.get("platform")
+def _platform(platform: Any) -> Any:
     if isinstance(platform, str) and platform.strip().lower() != "all":
-        out["platform"] = [platform.strip().lower()]
-    elif isinstance(platform, str):
-        out["platform"] = "all"
-    elif isinstance(platform, list):
-        out["platform"] = [p.strip().lower() if isinstance(p, str) else p for p in platform]
+        return [platform.strip().lower()]
+    if isinstance(platform, str):
+        return "all"
+    if isinstance(platform, list):
+        return [p.strip().lower() if isinstance(p, str) else p for p in platform]
+    return platform
+
+
+def _push(push: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    """`push` is {from, to, body: {platform, notification, options}, request_id, custom_args}."""
+    out = dict(push)
+    body = out.get("body")
+    if isinstance(body, str):
+        body = _decoded(body, "push.body", problems)
+    if isinstance(body, Mapping):
+        body = dict(body)
+        if "platform" in body:
+            body["platform"] = _platform(body["platform"])
+        out["body"] = body
+    if "platform" in out:  # some examples put it beside `body` [doc/sdk]
+        out["platform"] = _platform(out["platform"])
     args = out.get("custom_args")
     if isinstance(args, str):
         out["custom_args"] = _decoded(args, "push.custom_args", problems)

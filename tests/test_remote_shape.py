@@ -30,12 +30,26 @@ WEEKLY: dict[str, Any] = {
         "zone_type": 2,
     }
 }
-PUSH: dict[str, Any] = {
-    "platform": ["android"],
+PUSH: dict[str, Any] = {  # as reconcile sends it (spec_body.py)
+    "from": "push",
     "to": {"tag": ["fans"]},
-    "notification": {"alert": "Hi"},
-    "options": {"plan_id": "spring"},
+    "body": {
+        "platform": ["android"],
+        "notification": {"alert": "Hi"},
+        "options": {"plan_id": "spring"},
+    },
+    "custom_args": {"managed_by": "reconcile"},
 }
+
+
+def with_body(**changes: Any) -> dict[str, Any]:
+    return {**PUSH, "body": {**PUSH["body"], **changes}}
+
+
+def with_options(**changes: Any) -> dict[str, Any]:
+    return with_body(options={**PUSH["body"]["options"], **changes})
+
+
 BODY: dict[str, Any] = {"name": "weekly", "enabled": True, "trigger": WEEKLY, "push": PUSH}
 
 
@@ -58,11 +72,11 @@ def test_time_unit_and_point_are_read_in_any_case(unit: str, points: list[str]) 
 
 def test_month_points_are_two_digits_and_a_platform_string_is_a_list() -> None:
     monthly = {"periodical": {**WEEKLY["periodical"], "time_unit": "MONTH", "point": [1, "15"]}}
-    item = normalise(remote(trigger=monthly, push={**PUSH, "platform": "android"}))
+    item = normalise(remote(trigger=monthly, push=with_body(platform="android")))
     assert item["trigger"]["periodical"]["point"] == ["01", "15"]
     assert item["trigger"]["periodical"]["time_unit"] == "month"
-    assert item["push"]["platform"] == ["android"]
-    assert normalise(remote(push={**PUSH, "platform": "ALL"}))["push"]["platform"] == "all"
+    assert item["push"]["body"]["platform"] == ["android"]
+    assert normalise(remote(push=with_body(platform="ALL")))["push"]["body"]["platform"] == "all"
 
 
 def test_json_strings_are_decoded() -> None:
@@ -109,16 +123,15 @@ def test_a_list_item_without_trigger_or_push_is_a_summary() -> None:
 
 def test_server_defaults_and_unsent_fields_are_not_compared() -> None:
     added = remote(
-        push={**PUSH, "options": {**PUSH["options"], "apns_production": False, "ttl_x": 3}},
+        push=with_options(apns_production=False, ttl_x=3),
         trigger={"periodical": {**WEEKLY["periodical"]}},
     )
     body, extra = comparable({k: added[k] for k in BODY}, BODY)
     assert body == BODY
-    assert extra == ("push.options.ttl_x",)
+    assert extra == ("push.body.options.ttl_x",)
     # A known field with another value than its default is an edit, and compared.
-    edited = {**PUSH, "options": {**PUSH["options"], "time_to_live": 60}}
-    body, extra = comparable({**BODY, "push": edited}, BODY)
-    assert body["push"]["options"]["time_to_live"] == 60 and extra == ()
+    body, extra = comparable({**BODY, "push": with_options(time_to_live=60)}, BODY)
+    assert body["push"]["body"]["options"]["time_to_live"] == 60 and extra == ()
 
 
 def recorded_state(body: dict[str, Any]) -> State:
@@ -144,12 +157,15 @@ def test_drift_of_sdk_shapes_is_none_and_an_unreadable_answer_is_reported_with_i
     sdk = normalise(
         remote(
             trigger=json.dumps({"periodical": {**WEEKLY["periodical"], "time_unit": "WEEK"}}),
-            push={**PUSH, "platform": "android", "options": {**PUSH["options"], "x": 1}},
+            push={
+                **with_body(platform="android"),
+                "body": {**with_options(x=1)["body"], "platform": "android"},
+            },
         )
     )
     drift = detect_drift(state, RemoteSnapshot(schedules=(sdk,)), {"weekly": "spring"}, NOW)
     assert [(d.kind, d.is_drift) for d in drift] == [(DriftKind.ADDED, False)]
-    assert "push.options.x" in drift[0].detail
+    assert "push.body.options.x" in drift[0].detail
     broken = normalise(remote(trigger="{"))
     drift = detect_drift(state, RemoteSnapshot(schedules=(broken,)), {"weekly": "spring"}, NOW)
     assert [d.kind for d in drift] == [DriftKind.UNREADABLE]
