@@ -32,6 +32,9 @@ PLATFORM_GROUPS: Mapping[str, str] = {
     "sub_hmos": "hmos",
 }
 SPLITS = ("total", "type", "platform", "channel")  # row order within one plan
+# Entries also say what they are about (Java SDK MessageStatusGetResult 0.0.22: `plan_id`, and
+# `pushContent`, a map of the push's content): not figures, so never "unplaced".
+NOT_FIGURES = frozenset({"plan_id", "pushContent"})
 
 
 def windows(
@@ -204,6 +207,12 @@ class PlanStats(BaseModel):
         return out
 
 
+def _has_number(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(_has_number(v) for v in value.values())
+    return _number(value)
+
+
 def _sum(funnels: Iterable[Funnel]) -> Funnel:
     total = Funnel()
     for funnel in funnels:
@@ -216,9 +225,9 @@ def _funnel(
 ) -> Funnel:
     """The funnel counters of `part`; any other number there is noted in `unplaced`."""
     for key, value in part.items():
-        if key in api.STATS_FUNNEL or key in skip or key in PLATFORM_GROUPS:
+        if key in api.STATS_FUNNEL or key in skip or key in PLATFORM_GROUPS or key in NOT_FIGURES:
             continue
-        if _number(value) or isinstance(value, Mapping):
+        if _number(value) or (isinstance(value, Mapping) and _has_number(value)):
             unplaced.append(f"{path + '.' if path else ''}{key} = {value!r}")
     return Funnel.of(part)
 

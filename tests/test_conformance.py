@@ -49,14 +49,7 @@ OPTIONAL = {"status", "raw_text"}
 STAMP = "%Y-%m-%d %H:%M:%S"
 
 # file stem -> why it fails today (production code is not changed by these tests).
-KNOWN_FAILURES: dict[str, str] = {
-    "answer_plan_statistics_sdk_fields": (
-        "stats.PlanStats.of lists the entry's pushContent object (Java 0.0.22 "
-        "MessageStatusGetResult, Map<String,Object>) in `unplaced` as a figure that fits no row "
-        "(\"pushContent = {'notification': {}}\"): it is push content, not a figure; plan_id, "
-        "live_activity/voip/inapp_message and plural targets/clicks in sub.<type> read fine"
-    ),
-}
+KNOWN_FAILURES: dict[str, str] = {}  # shape name -> why it fails today (none now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from reconciler import engagelab as api
-from reconciler.emulator.stats import plan_figures
+from reconciler.emulator.stats import CHANNEL_FUNNEL, TYPE_FUNNEL, plan_figures
 from tests.plugins.emulator import EmulatorHandle
 
 
@@ -19,8 +19,16 @@ def _stats(emulator: EmulatorHandle, ids: str, start: str, end: str) -> Any:
     return emulator.request("GET", path)
 
 
-def _funnel(entry: dict[str, Any]) -> list[int]:
-    return [entry[k] for k in api.STATS_FUNNEL]
+def _funnel(entry: dict[str, Any], names: tuple[str, ...] = api.STATS_FUNNEL) -> list[int]:
+    return [entry[k] for k in names]
+
+
+def _type(part: dict[str, Any]) -> list[int]:
+    return _funnel(part, TYPE_FUNNEL)
+
+
+def _channels(part: dict[str, Any]) -> list[dict[str, Any]]:
+    return [part[g][c] for g, chans in api.STATS_CHANNELS.items() for c in chans]
 
 
 def test_range_equals_the_sum_of_its_windows() -> None:
@@ -31,24 +39,52 @@ def test_range_equals_the_sum_of_its_windows() -> None:
     ]
     assert _funnel(whole) == [sum(x) for x in zip(*(_funnel(p) for p in parts), strict=True)]
     for kind in api.STATS_MESSAGE_TYPES:
-        summed = [sum(x) for x in zip(*(_funnel(p["sub"][kind]) for p in parts), strict=True)]
-        assert _funnel(whole["sub"][kind]) == summed
+        summed = [sum(x) for x in zip(*(_type(p["sub"][kind]) for p in parts), strict=True)]
+        assert _type(whole["sub"][kind]) == summed
+        for i, leaf in enumerate(_channels(whole["sub"][kind])):
+            each = [_funnel(_channels(p["sub"][kind])[i], CHANNEL_FUNNEL) for p in parts]
+            assert _funnel(leaf, CHANNEL_FUNNEL) == [sum(x) for x in zip(*each, strict=True)]
 
 
 def test_funnel_is_monotone_and_splits_add_up() -> None:
     entry = plan_figures("promo", date(2025, 11, 1), date(2025, 11, 30))
     assert entry["targets"] > 0
-    groups = [entry["sub"], *(entry[g] for g in api.STATS_CHANNELS)]
-    for funnel in [entry, *(f for group in groups for f in group.values())]:
-        values = _funnel(funnel)
+    types = list(entry["sub"].values())
+    leaves = [leaf for part in types for leaf in _channels(part)]
+    funnels = [_funnel(entry), *map(_type, types), *(_funnel(f, CHANNEL_FUNNEL) for f in leaves)]
+    for values in funnels:
         assert values == sorted(values, reverse=True)
-    by_type = [sum(_funnel(f)[i] for f in entry["sub"].values()) for i in range(5)]
-    by_channel = [
-        sum(_funnel(f)[i] for g in api.STATS_CHANNELS for f in entry[g].values()) for i in range(5)
-    ]
+    by_type = [sum(_type(part)[i] for part in types) for i in range(5)]
+    by_channel = [sum(_funnel(f, CHANNEL_FUNNEL)[i] for f in leaves) for i in range(5)]
     assert by_type == by_channel == _funnel(entry)
+    for part in types:  # each type's vendor split adds up to that type
+        inner = [sum(_funnel(f, CHANNEL_FUNNEL)[i] for f in _channels(part)) for i in range(5)]
+        assert inner == _type(part)
+
+
+def test_entry_has_the_documented_shape() -> None:
+    """The vendor split sits inside each message type; counts are singular there only
+    (statistics-api doc example, Go SDK model_status.go, Go CHANGELOG 0.1.1)."""
+    entry = plan_figures("promo", date(2025, 11, 1), date(2025, 11, 30))
+    assert set(entry) == {"plan_id", "pushContent", *api.STATS_FUNNEL, "sub"}
+    assert entry["plan_id"] == "promo"
+    assert isinstance(entry["pushContent"], str)
     assert set(entry["sub"]) == set(api.STATS_MESSAGE_TYPES)
-    assert set(entry["sub_android"]) == set(api.STATS_CHANNELS["sub_android"])
+    for part in entry["sub"].values():
+        assert set(part) == {
+            "target",
+            "sent",
+            "delivered",
+            "impressions",
+            "click",
+            *api.STATS_CHANNELS,
+        }
+        for group, channels in api.STATS_CHANNELS.items():
+            assert set(part[group]) == set(channels)
+            for leaf in part[group].values():
+                assert set(leaf) == set(api.STATS_FUNNEL)
+    assert entry["sub"]["notification"]["sub_android"]["xiaomi"]["targets"] > 0
+    assert entry["sub"]["notification"]["sub_hmos"]["harmonyos"]["targets"] > 0
 
 
 def test_figures_do_not_depend_on_pythonhashseed() -> None:

@@ -3,6 +3,9 @@
 Each (plan_id, day) gets figures from a SHA-256 seed (never `hash()`, which PYTHONHASHSEED varies),
 per leaf = (message type, platform group, vendor channel). Totals and every split are sums of
 leaves, so splits add up, each funnel is monotone, and a range is exactly the sum of its days.
+
+The answer shape is the documented one (SHAPE below): the vendor split sits *inside* each message
+type, never at the top of a plan entry.
 """
 
 from __future__ import annotations
@@ -69,27 +72,55 @@ def day_leaves(plan_id: str, day: date) -> tuple[Funnel, ...]:
     return tuple(out)
 
 
-def _as_dict(funnel: list[int]) -> dict[str, int]:
-    return dict(zip(api.STATS_FUNNEL, funnel, strict=True))
+# The documented answer (https://www.engagelab.com/docs/app-push/rest-api/statistics-api, message
+# statistics example; the Go SDK `model_status.go` MessageStatusGetResult/MessageStatusDetail/
+# MessageStatusChannel and the Java SDK 0.0.20 `bean/status/MessageStatusGetResult.java` decode it):
+#   entry:            targets, sent, delivered, impressions, clicks, sub
+#   entry.sub.<type>: target, sent, delivered, impressions, click (singular), sub_android, sub_ios,
+#                     sub_hmos
+#   <group>.<vendor>: targets, sent, delivered, impressions, clicks (plural again)
+# [sdk] Go SDK CHANGELOG 0.1.1: plan detail entries add "Plan ID, push content, Live Activity, VoIP,
+# in-app message, HMOS subtotal and HMOS channels", so an entry also carries `plan_id` and
+# `pushContent`, `sub` has all five message types and each type a `sub_hmos`.
+# [ours] the type of `pushContent` is unpublished: the emulator sends a string (empty).
+# [ours] every type lists every group and vendor of STATS_CHANNELS, zero where it cannot travel.
+ENTRY_FUNNEL = api.STATS_FUNNEL  # targets, sent, delivered, impressions, clicks
+TYPE_FUNNEL = ("target", "sent", "delivered", "impressions", "click")
+CHANNEL_FUNNEL = api.STATS_FUNNEL
+PUSH_CONTENT_DEFAULT = ""
+
+
+def _as_dict(funnel: list[int], names: tuple[str, ...] = ENTRY_FUNNEL) -> dict[str, int]:
+    return dict(zip(names, funnel, strict=True))
 
 
 def plan_figures(plan_id: str, start: date, end: date) -> dict[str, Any]:
     """The answer entry for one plan over [start, end], both days included."""
     total = [0] * 5
     by_type = {kind: [0] * 5 for kind in api.STATS_MESSAGE_TYPES}
-    by_channel = {(g, c): [0] * 5 for g, chans in api.STATS_CHANNELS.items() for c in chans}
+    by_leaf = {
+        (kind, g, c): [0] * 5
+        for kind in api.STATS_MESSAGE_TYPES
+        for g, chans in api.STATS_CHANNELS.items()
+        for c in chans
+    }
     day = start
     while day <= end:
-        for (kind, group, channel), funnel in zip(LEAVES, day_leaves(plan_id, day), strict=True):
+        for leaf, funnel in zip(LEAVES, day_leaves(plan_id, day), strict=True):
             for i, value in enumerate(funnel):
                 total[i] += value
-                by_type[kind][i] += value
-                by_channel[(group, channel)][i] += value
+                by_type[leaf[0]][i] += value
+                by_leaf[leaf][i] += value
         day += timedelta(days=1)
-    entry: dict[str, Any] = _as_dict(total)
-    entry["sub"] = {kind: _as_dict(f) for kind, f in by_type.items()}
-    for group, channels in api.STATS_CHANNELS.items():
-        entry[group] = {c: _as_dict(by_channel[(group, c)]) for c in channels}
+    entry: dict[str, Any] = {"plan_id": plan_id, **_as_dict(total)}
+    entry["pushContent"] = PUSH_CONTENT_DEFAULT
+    sub: dict[str, Any] = {}
+    for kind, counts in by_type.items():
+        part: dict[str, Any] = _as_dict(counts, TYPE_FUNNEL)
+        for group, channels in api.STATS_CHANNELS.items():
+            part[group] = {c: _as_dict(by_leaf[(kind, group, c)], CHANNEL_FUNNEL) for c in channels}
+        sub[kind] = part
+    entry["sub"] = sub
     return entry
 
 
