@@ -64,7 +64,11 @@ def server_hint(headers: Mapping[str, str], *, now: datetime | None = None) -> f
     if retry_after is not None:
         found.extend(_parse_retry_after(retry_after, now or datetime.now(UTC)))
     reset = headers.get("x-rate-limit-reset")
-    if reset is not None:
+    remaining = headers.get("x-rate-limit-remaining")
+    # [v3] Reset is when the quota refills: a wait only once Remaining says it is used up (JPush
+    # v3 sends all three headers on every answer, also a 503 with quota left).
+    spent = remaining is None or _parse_seconds(remaining) == [0.0]
+    if reset is not None and spent:
         found.extend(_parse_seconds(reset))
     return max(found) if found else None
 

@@ -61,6 +61,11 @@ NOW = datetime(2025, 11, 20, 12, 0, 0, tzinfo=UTC)
         ({"x-rate-limit-reset": "2"}, 2.0),
         ({"retry-after": "1", "x-rate-limit-reset": "5"}, 5.0),
         ({"retry-after": "9", "x-rate-limit-reset": "junk"}, 9.0),
+        # JPush v3 sends the three quota headers on every answer: Reset is a wait only once
+        # Remaining is 0 (a 503 with quota left must not wait for the quota window).
+        ({"x-rate-limit-reset": "40", "x-rate-limit-remaining": "499"}, None),
+        ({"x-rate-limit-reset": "40", "x-rate-limit-remaining": "0"}, 40.0),
+        ({"retry-after": "1", "x-rate-limit-reset": "40", "x-rate-limit-remaining": "7"}, 1.0),
     ],
 )
 def test_server_hint(headers: dict[str, str], expected: float | None) -> None:
