@@ -300,3 +300,11 @@ SERVER_DEFAULTS: Final[Mapping[tuple[str, ...], object]] = {
 # agrees the id is not there.
 CODE_MAYBE_NOT_FOUND: Final = CODE_SCHEDULE_REFUSED
 CASE_FOLDED_FIELDS: Final = ("time_unit", "point")  # [v3] case-insensitive; the SDKs send "WEEK"
+# [doc] 21001 "Only supports HTTP Post method", with HTTP 405 (EngageLab skill error-code table,
+# DevEngageLab/engagelab-skills engagelab-apppush/references/error-codes.md).
+CODE_WRONG_METHOD: Final = 21001
+# [v3] over the rate limit: HTTP 429 with code 2002 "Rate limit exceeded" (JPush REST API
+# overview). EngageLab documents 23008 with HTTP 400 (skill error-code table) as well.
+CODE_JP3_RATE_LIMITED: Final = 2002
+# [doc] codes that come with another HTTP status than 400 (skill error-code table).
+STATUS_BY_CODE: Final[Mapping[int, int]] = {CODE_NOTIFICATION_AND_MESSAGE: 401}

@@ -23,17 +23,10 @@ PLAN_DETAIL = "/v4/status/plan/detail"
 PLAN_PAGE_SIZE_DEFAULT = 20  # [ours] when page_size is not given
 MUTATIONS = frozenset({"POST", "PUT", "DELETE"})
 
-# Codes and statuses the emulator answers that engagelab.py does not name (issue #13). Kept here,
-# the one place to change when the truth is known:
-# [doc] 21001 "Only supports HTTP Post method", HTTP 405 (EngageLab skill error-code table,
-# DevEngageLab/engagelab-skills engagelab-apppush/references/error-codes.md).
-CODE_WRONG_METHOD = 21001
-# [v3] over the rate limit: HTTP 429 with {"error": {"code": 2002, "message": "Rate limit
-# exceeded"}} (JPush REST API overview, "频率限制"). EngageLab documents 23008 with HTTP 400
-# (skill error-code table): the emulator's "23008" fault kind answers that one.
-CODE_JP3_RATE_LIMITED = 2002
-# [doc] codes that come with another HTTP status than 400 (skill error-code table: 21306 is 401).
-STATUS_BY_CODE = {api.CODE_NOTIFICATION_AND_MESSAGE: 401}
+# Codes and statuses of issue #13: the API facts live in engagelab.py, with their sources.
+CODE_WRONG_METHOD = api.CODE_WRONG_METHOD
+CODE_JP3_RATE_LIMITED = api.CODE_JP3_RATE_LIMITED
+STATUS_BY_CODE = api.STATUS_BY_CODE
 # The methods each path answers; any other gets 405 with CODE_WRONG_METHOD.
 _METHODS = {
     PLAN_PREFIX: frozenset({"POST"}),
