@@ -366,6 +366,19 @@ class Applier:
                     f"  schedule.{name}: live as {item.get('schedule_id')}, "
                     f"{describe_owner(item, self._lineage)}"
                 )
+        if creating:
+            known = {
+                i
+                for r in self._recorder.state.schedules.values()
+                for i in (r.schedule_id, *r.superseded)
+                if i
+            }
+            for item in listing.nameless:
+                if str(item.get("schedule_id")) not in known | self._names.gone:
+                    found.append(
+                        f"  a live schedule {item.get('schedule_id')} whose name EngageLab's "
+                        "answer does not give: it may be a copy of any of these"
+                    )
         if found:
             raise ConflictError(
                 "names the specs own are live on EngageLab in copies this state does not record; "
@@ -876,7 +889,9 @@ class Applier:
         await self._recorder.record(
             IntentRecorded(name=name, plan_id=change.plan_id, intent=intent)
         )
-        patch = update_patch(change, self._lineage, adopted=adopted)
+        # A listed task whose answer cannot be read may hold anything: send the whole body.
+        whole = adopted or self._names.listed_unreadable(schedule_id)
+        patch = update_patch(change, self._lineage, adopted=whole)
         try:
             self._called.add(change.address)
             await self._client.update_schedule(schedule_id, patch, guard=self._guard(change))
@@ -1083,15 +1098,14 @@ def update_patch(change: Change, lineage: str, *, adopted: bool = False) -> dict
     """The top-level fields of an update that change, as the SDKs send them: JPush v3 judges
     any `trigger` a PUT carries again ("must still be valid after update"), so a copy-only edit
     must not resend the trigger. `push` carries the owner marker: an adopted task, whose push
-    may carry another marker or none, always gets its push. Pure."""
+    may carry another marker or none, always gets its push. With `adopted` (also: a live task
+    whose answer cannot be read) every field is sent, as nothing is known of what it holds. Pure."""
     assert change.after is not None
     sent = with_owner(change.after, lineage)
-    if change.before is None:
+    if change.before is None or adopted:
         return {k: sent[k] for k in BODY_KEYS if k in sent}
     before = with_owner(change.before, lineage) if "push" in change.before else change.before
     patch = {k: sent[k] for k in BODY_KEYS if k in sent and sent[k] != before.get(k)}
-    if adopted and "push" in sent:
-        patch["push"] = sent["push"]
     return patch or {k: sent[k] for k in BODY_KEYS if k in sent}
 
 

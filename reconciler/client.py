@@ -417,7 +417,7 @@ class EngageLabClient:
             return items
         semaphore = asyncio.Semaphore(SUMMARY_READS)
 
-        async def full(index: int) -> dict[str, Any] | None:
+        async def full(index: int) -> dict[str, Any]:
             item = items[index]
             async with semaphore:
                 try:
@@ -427,19 +427,15 @@ class EngageLabClient:
                         raise
                     # Listed, yet "not exist" by id: neither gone nor readable.
                     return {**item, UNREADABLE: f"listed, but its GET answered {error}"}
-            if found is None:
-                return None
-            return {**found, "name": found.get("name", item.get("name"))}
+            if found is None:  # listed, yet unknown by id: never taken for gone
+                return {**item, UNREADABLE: "listed, but its GET answers that it does not exist"}
+            if is_summary(found):
+                return {**item, UNREADABLE: "its GET by id is only a summary too"}
+            return found
 
         read = await asyncio.gather(*(full(i) for i in summaries))
         fulls = dict(zip(summaries, read, strict=True))
-        out: list[dict[str, Any]] = []
-        for index, item in enumerate(items):
-            if index not in fulls:
-                out.append(item)
-            elif (found := fulls[index]) is not None:
-                out.append(found)
-        return out
+        return [fulls.get(index, item) for index, item in enumerate(items)]
 
     async def _list_schedule_pages(self) -> list[dict[str, Any]]:
         """Every page of GET /v4/schedules, each id once."""

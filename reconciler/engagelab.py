@@ -292,7 +292,6 @@ SERVER_DEFAULTS: Final[Mapping[tuple[str, ...], object]] = {
     ("enabled",): True,  # [v3] a task is enabled unless it says otherwise
     ("trigger", "*", "zone_type"): ZONE_SITE,  # [sdk] Go/Java default the console's zone
     ("trigger", "periodical", "frequency"): 1,  # [v3] "every 1 unit" when left out
-    ("push", "body", "options", "apns_production"): False,  # [v3] development APNs unless told
     ("push", "body", "options", "time_to_live"): 86400,  # [v3] one day, in seconds
 }
 # [v3] 8100 is also JPush's "schedule request is not exist" (update/delete of a missing task), and
@@ -300,6 +299,18 @@ SERVER_DEFAULTS: Final[Mapping[tuple[str, ...], object]] = {
 # agrees the id is not there.
 CODE_MAYBE_NOT_FOUND: Final = CODE_SCHEDULE_REFUSED
 CASE_FOLDED_FIELDS: Final = ("time_unit", "point")  # [v3] case-insensitive; the SDKs send "WEEK"
+# [ours] `apns_production` is no default of this table: JPush v3 says production when left out,
+# the server SDKs development; a server's filling in is then only "a field never sent".
+# [ours] Where a field the state never sent is an edit all the same (drift, compared): who gets
+# the message, what it says, and when. Elsewhere an added field is listed, not compared.
+ADDED_FIELDS_ARE_EDITS: Final = (
+    ("trigger",),
+    ("push", "to"),
+    ("push", "body", "notification"),
+    ("push", "body", "message"),
+)
+# [ours] Fields reconcile sends that a server need not echo: missing from an answer, not drift.
+WRITE_ONLY_FIELDS: Final = (("push", "request_id"), ("push", "custom_args", MANAGED_BY_KEY))
 # [doc] 21001 "Only supports HTTP Post method", with HTTP 405 (EngageLab skill error-code table,
 # DevEngageLab/engagelab-skills engagelab-apppush/references/error-codes.md).
 CODE_WRONG_METHOD: Final = 21001

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from reconciler.client import EngageLabClient
 from reconciler.drift import RemoteSnapshot, must_fetch
+from reconciler.errors import ApiError
 from reconciler.settings import Settings
 from reconciler.state import State
 from reconciler.stats import StatsReport, batches, build_report, merge_answers, windows
@@ -50,12 +51,24 @@ async def read_remote(
             and must_fetch(rec, now, settings)
         }
     )
-    found = await _bounded(client.get_schedule(sid) for sid in wanted)
+    found = await _bounded(_unlisted(client, sid) for sid in wanted)
     return RemoteSnapshot(
         schedules=tuple(schedules),
         fetched=dict(zip(wanted, found, strict=True)),
         plans={p.plan_id: p.description for p in plans},
     )
+
+
+async def _unlisted(client: EngageLabClient, schedule_id: str) -> dict[str, Any] | None:
+    """GET of a recorded id the listing leaves out. A 400 with code 8100 ("schedule request is
+    not exist" in JPush v3, and every other refusal too) is "gone" here, because the listing
+    agrees; elsewhere it is not (reconciler.apply, the client's summary reads)."""
+    try:
+        return await client.get_schedule(schedule_id)
+    except ApiError as error:
+        if error.maybe_not_found:
+            return None
+        raise
 
 
 async def read_stats(

@@ -30,6 +30,7 @@ class Listing:
     by_id: Mapping[str, Mapping[str, Any]]
     agreed: bool  # two passes gave the same ids
     taken_at: datetime  # when the read began: only writes before this can show in it
+    nameless: tuple[Mapping[str, Any], ...] = ()  # live, but the answer gives no name
 
 
 @dataclass
@@ -50,14 +51,20 @@ class RemoteNames:
             ids = frozenset(by_id)
             if passes < 2 or ids == previous:
                 by_name: dict[str, list[Mapping[str, Any]]] = {}
+                nameless = []
                 for item in items:
-                    by_name.setdefault(str(item.get("name")), []).append(item)
+                    name = item.get("name")
+                    if isinstance(name, str) and name:
+                        by_name.setdefault(name, []).append(item)
+                    else:
+                        nameless.append(item)
                 listing = Listing(
                     by_name={k: tuple(v) for k, v in by_name.items()},
                     ids=ids,
                     by_id=by_id,
                     agreed=passes >= 2,
                     taken_at=taken_at,
+                    nameless=tuple(nameless),
                 )
                 if self.listing is None or passes >= 2:
                     self.listing = listing
@@ -79,6 +86,11 @@ class RemoteNames:
         if record is not None:
             known |= {record.schedule_id or "", *record.superseded}
         return [s for s in listing.by_name.get(name, ()) if str(s.get("schedule_id")) not in known]
+
+    def listed_unreadable(self, schedule_id: str) -> bool:
+        """EngageLab lists `schedule_id`, but its answer for it is no body we can read."""
+        item = None if self.listing is None else self.listing.by_id.get(schedule_id)
+        return item is not None and unreadable(item) is not None
 
     def live_body(
         self, schedule_id: str, like: Mapping[str, Any] | None = None

@@ -21,17 +21,23 @@ source; [ours] marks a guess, and the guesses' values live in reconciler.engagel
   not an object) is marked with UNREADABLE and its reason: reported as drift with its id, never a
   crash, never taken for an edit or a deletion.
 - Server defaults: `comparable` drops a field the recorded body lacks when its value is the
-  default in engagelab.SERVER_DEFAULTS [ours]; any other field the recorded body lacks is a field
-  reconcile never sent: it is listed (`added`), not compared, so it cannot cause an update loop.
+  default in engagelab.SERVER_DEFAULTS [ours]. Another field the recorded body lacks is compared
+  (drift) when it changes who gets the message, what it says or when
+  (engagelab.ADDED_FIELDS_ARE_EDITS); elsewhere it is listed (`added`), not compared, so a
+  server's own additions cannot cause an update loop. A field the answer leaves out that a
+  server need not echo (engagelab.WRITE_ONLY_FIELDS: request_id, managed_by) is not drift.
+- Numbers: whole numbers given as strings at the numeric trigger and option fields are numbers
+  [ours]. Times the planner cannot parse make the answer unreadable, so they are never recorded.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler import engagelab as api
+from reconciler.timing import parse_api_time, parse_clock
 
 UNREADABLE = "unreadable"  # key set on an item whose body cannot be read, with the reason
 
@@ -55,14 +61,17 @@ def normalise(item: Mapping[str, Any]) -> dict[str, Any]:
             out["push"] = _push(push, problems)
         else:
             problems.append(f"push is {type(push).__name__}, not an object")
+    if "name" in out and (not isinstance(out["name"], str) or not out["name"]):
+        problems.append(f"name is {out['name']!r}, not a name")
     if problems:
         out[UNREADABLE] = "; ".join(problems)
     return out
 
 
 def is_summary(item: Mapping[str, Any]) -> bool:
-    """A list item that holds no body to compare: read it again by id."""
-    return "trigger" not in item or "push" not in item
+    """A list item that holds no body to compare, or no name: read it again by id."""
+    name = item.get("name")
+    return "trigger" not in item or "push" not in item or not isinstance(name, str) or not name
 
 
 def comparable(
@@ -74,7 +83,22 @@ def comparable(
         return dict(remote), ()
     added: list[str] = []
     body = _project(remote, recorded, (), added)
+    for path in api.WRITE_ONLY_FIELDS:  # sent, but a server need not echo it
+        _fill(body, recorded, path)
     return body, tuple(added)
+
+
+def _fill(body: dict[str, Any], recorded: Mapping[str, Any], path: tuple[str, ...]) -> None:
+    """Give `body` the recorded value at `path` when the answer left the field out."""
+    have: Any = body
+    mine: Any = recorded
+    for key in path[:-1]:
+        if not isinstance(have, dict) or not isinstance(mine, Mapping) or key not in mine:
+            return
+        have, mine = have.get(key), mine[key]
+    last = path[-1]
+    if isinstance(have, dict) and isinstance(mine, Mapping) and last in mine and last not in have:
+        have[last] = mine[last]
 
 
 # --- the rules -----------------------------------------------------------------------------------
@@ -113,6 +137,12 @@ def _trigger(trigger: Any, problems: list[str]) -> Any:
         problems.append(f"trigger.{kind} is not an object")
         return {kind: inner}
     out = dict(inner)
+    for key in _NUMERIC.get(kind, ()):
+        if key in out:
+            out[key] = _integer(out[key])
+    for key, check in _TIMES.get(kind, {}).items():
+        if key in out and not check(out[key]):
+            problems.append(f"trigger.{kind}.{key} is {out[key]!r}, not a time EngageLab takes")
     if kind == "periodical":
         unit = out.get("time_unit")
         if isinstance(unit, str):
@@ -122,6 +152,48 @@ def _trigger(trigger: Any, problems: list[str]) -> Any:
         if "point" in out:
             out["point"] = _points(out["point"], out.get("time_unit"), problems)
     return {kind: out}
+
+
+def _integer(value: Any) -> Any:
+    """A whole number given as a string ("2") is that number [ours]; anything else as it is."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return value
+
+
+def _is_time(value: Any) -> bool:
+    try:
+        parse_api_time(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _is_clock(value: Any) -> bool:
+    try:
+        parse_clock(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _is_backup(value: Any) -> bool:
+    return value == "now" or _is_time(value)
+
+
+_NUMERIC: Mapping[str, tuple[str, ...]] = {
+    "single": ("zone_type",),
+    "periodical": ("zone_type", "frequency"),
+    "intelligent": ("zone_type",),
+}
+# What the planner parses: a value it cannot read must never be recorded (it would crash every
+# later plan), so the whole answer is unreadable instead.
+_TIMES: Mapping[str, Mapping[str, Callable[[Any], bool]]] = {
+    "single": {"time": _is_time},
+    "periodical": {"start": _is_time, "end": _is_time, "time": _is_clock},
+    "intelligent": {"backup_time": _is_backup},
+}
+_OPTION_NUMBERS = ("time_to_live", "big_push_duration")
 
 
 def _points(points: Any, unit: Any, problems: list[str]) -> Any:
@@ -165,12 +237,23 @@ def _push(push: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
         body = dict(body)
         if "platform" in body:
             body["platform"] = _platform(body["platform"])
+        options = body.get("options")
+        if isinstance(options, Mapping):
+            body["options"] = {
+                k: _integer(v) if k in _OPTION_NUMBERS else v for k, v in options.items()
+            }
+        elif "options" in body:
+            problems.append(f"push.body.options is {type(options).__name__}, not an object")
         out["body"] = body
+    elif "body" in out:
+        problems.append(f"push.body is {type(body).__name__}, not an object")
     if "platform" in out:  # some examples put it beside `body` [doc/sdk]
         out["platform"] = _platform(out["platform"])
     args = out.get("custom_args")
     if isinstance(args, str):
-        out["custom_args"] = _decoded(args, "push.custom_args", problems)
+        args = out["custom_args"] = _decoded(args, "push.custom_args", problems)
+    if "custom_args" in out and not isinstance(args, Mapping):
+        problems.append(f"push.custom_args is {type(args).__name__}, not an object")
     return out
 
 
@@ -183,6 +266,11 @@ def _default(path: tuple[str, ...]) -> tuple[bool, object]:
     return False, None
 
 
+def _edit_area(path: tuple[str, ...]) -> bool:
+    """Within who gets it, what it says, or when: an added field there is an edit."""
+    return any(path[: len(area)] == area for area in api.ADDED_FIELDS_ARE_EDITS)
+
+
 def _project(
     remote: Mapping[str, Any], recorded: Mapping[str, Any], path: tuple[str, ...], added: list[str]
 ) -> dict[str, Any]:
@@ -193,7 +281,7 @@ def _project(
             known, default = _default(here)
             if known and value == default:
                 continue  # a server default, not an edit
-            if not known:
+            if not known and not _edit_area(here):
                 added.append(".".join(here))
                 continue  # a field reconcile never sent: listed, not compared
             out[key] = value  # a known field with another value than its default: an edit

@@ -92,7 +92,7 @@ def test_added_defaults(make_emulator: Callable[..., EmulatorHandle]) -> None:
         assert per["frequency"] == 1
         assert per["time_unit"] == "week"  # as sent
         options = got["push"]["body"]["options"]  # ("push", "body", "options", ...)
-        assert (options["apns_production"], options["time_to_live"]) == (False, 86400)
+        assert options["time_to_live"] == 86400
         sent = body["push"]["body"]["options"]
         assert {k: options[k] for k in sent} == sent  # what was sent is never overwritten
 

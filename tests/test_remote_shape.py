@@ -123,12 +123,13 @@ def test_a_list_item_without_trigger_or_push_is_a_summary() -> None:
 
 def test_server_defaults_and_unsent_fields_are_not_compared() -> None:
     added = remote(
-        push=with_options(apns_production=False, ttl_x=3),
+        push=with_options(time_to_live=86400, apns_production=True, ttl_x=3),
         trigger={"periodical": {**WEEKLY["periodical"]}},
     )
     body, extra = comparable({k: added[k] for k in BODY}, BODY)
     assert body == BODY
-    assert extra == ("push.body.options.ttl_x",)
+    # apns_production has no safe default (JPush v3: production, the SDKs: development).
+    assert extra == ("push.body.options.apns_production", "push.body.options.ttl_x")
     # A known field with another value than its default is an edit, and compared.
     body, extra = comparable({**BODY, "push": with_options(time_to_live=60)}, BODY)
     assert body["push"]["body"]["options"]["time_to_live"] == 60 and extra == ()
@@ -183,3 +184,54 @@ def test_another_trigger_kind_is_a_difference_not_an_addition() -> None:
     smart = {"intelligent": {"backup_time": "2025-12-10 09:00:00"}}
     body, extra = comparable({**BODY, "trigger": smart}, BODY)
     assert body["trigger"] == smart and extra == ()
+
+
+def test_a_field_added_to_the_audience_copy_or_trigger_is_an_edit() -> None:
+    """A console edit that widens the audience or adds a link must show as drift."""
+    wider = {**PUSH, "to": {"tag": ["fans"], "registration_id": ["r1"]}}
+    link = with_body(notification={"alert": "Hi", "android": {"intent": {"url": "x"}}})
+    later = {"periodical": {**WEEKLY["periodical"], "extra_day": "SAT"}}
+    for changed in ({"push": wider}, {"push": link}, {"trigger": later}):
+        body, extra = comparable({**BODY, **changed}, BODY)
+        assert body == {**BODY, **changed} and extra == ()
+
+
+def test_fields_a_server_need_not_echo_are_not_drift() -> None:
+    recorded = {**BODY, "push": {**PUSH, "request_id": "reconcile:weekly"}}
+    answer = {**BODY, "push": {**PUSH, "custom_args": {}}}  # no request_id, no managed_by
+    body, _ = comparable(answer, recorded)
+    assert body == recorded
+
+
+def test_whole_numbers_as_strings_are_numbers() -> None:
+    trigger = {"periodical": {**WEEKLY["periodical"], "zone_type": "2", "frequency": "1"}}
+    item = normalise(remote(trigger=trigger, push=with_options(time_to_live="60")))
+    assert item["trigger"] == WEEKLY
+    assert item["push"]["body"]["options"]["time_to_live"] == 60
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"push": {**PUSH, "body": None}}, "push.body is NoneType"),
+        ({"push": with_body(options=None)}, "push.body.options is NoneType"),
+        ({"push": {**PUSH, "custom_args": [1, 2]}}, "push.custom_args is list"),
+        (
+            {"trigger": {"periodical": {**WEEKLY["periodical"], "start": "2025-12-01T00:00:00Z"}}},
+            "trigger.periodical.start is '2025-12-01T00:00:00Z'",
+        ),
+        ({"trigger": {"periodical": {**WEEKLY["periodical"], "time": "09:00"}}}, "time is '09:00'"),
+        ({"trigger": {"single": {"time": None}}}, "trigger.single.time is None"),
+        ({"name": None}, "name is None"),
+    ],
+)
+def test_shapes_the_planner_could_not_read_later_are_unreadable_now(
+    changes: dict[str, Any], reason: str
+) -> None:
+    """Recorded, any of these would crash every later plan: so nothing of them is recorded."""
+    assert reason in normalise(remote(**changes))[UNREADABLE]
+
+
+def test_backup_time_now_is_a_time() -> None:
+    smart = {"intelligent": {"backup_time": "now"}}
+    assert UNREADABLE not in normalise(remote(trigger=smart))
