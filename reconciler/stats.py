@@ -17,6 +17,7 @@ figure that fits no row (an unknown counter, a number where a split should be) i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -35,6 +36,7 @@ SPLITS = ("total", "type", "platform", "channel")  # row order within one plan
 # Entries also say what they are about (Java SDK MessageStatusGetResult 0.0.22: `plan_id`, and
 # `pushContent`, a map of the push's content): not figures, so never "unplaced".
 NOT_FIGURES = frozenset({"plan_id", "pushContent"})
+NOT_A_NUMBER = "not a finite number"  # what normalize keeps of NaN or Infinity, to report it
 
 
 def windows(
@@ -63,15 +65,33 @@ def _number(value: Any) -> bool:
 
 
 def normalize(value: Any) -> Any:
-    """Plural field names throughout; non-numeric leaves are dropped (they do not add up)."""
+    """Plural field names throughout; whole numbers given as strings are numbers; other
+    non-numeric leaves are dropped (they do not add up), but a figure that is not a finite
+    number stays as NOT_A_NUMBER, to be reported. Where an answer gives both spellings (`target`
+    and `targets`), the plural is taken; a singular that disagrees stays as it is, to be listed
+    as a figure that fits no row."""
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
             inner = normalize(item)
+            if (
+                inner is None
+                and item is not None
+                and ALIASES.get(str(key), key) in api.STATS_FUNNEL
+            ):
+                inner = NOT_A_NUMBER  # a counter that is no number: reported, never a 0
             if inner is not None:
                 name = ALIASES.get(str(key), str(key))
+                if name != key and name in value:
+                    if normalize(value[name]) == inner:
+                        continue  # the same figure twice
+                    name = str(key)
                 out[name] = merge(out[name], inner) if name in out else inner
         return out
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if _number(value) and not math.isfinite(value):
+        return NOT_A_NUMBER
     return value if _number(value) else None
 
 
@@ -81,6 +101,8 @@ def merge(left: Any, right: Any) -> Any:
         return {k: merge(left.get(k), right.get(k)) for k in sorted(set(left) | set(right))}
     if _number(left) and _number(right):
         return left + right
+    if NOT_A_NUMBER in (left, right):
+        return NOT_A_NUMBER
     return left if left is not None else right
 
 
@@ -115,7 +137,8 @@ class Funnel(BaseModel):
 
     @classmethod
     def of(cls, entry: Mapping[str, Any]) -> Funnel:
-        return cls(**{k: int(entry.get(k, 0)) for k in api.STATS_FUNNEL})
+        """The counters of `entry` that are numbers (anything else is reported by the caller)."""
+        return cls(**{k: int(v) if _number(v := entry.get(k, 0)) else 0 for k in api.STATS_FUNNEL})
 
     def plus(self, other: Funnel) -> Funnel:
         return Funnel(**{k: getattr(self, k) + getattr(other, k) for k in api.STATS_FUNNEL})
@@ -181,8 +204,14 @@ class PlanStats(BaseModel):
             _channels(entry, "", channels, unplaced)
         by_platform, by_channel = _platforms(channels)
         total = _funnel(entry, "", unplaced, skip=("sub",))
-        if total.empty and types:
-            total = _sum(by_type.values())
+        if types:  # a counter the top level leaves out is the sum of the types'
+            summed = _sum(by_type.values())
+            total = Funnel(
+                **{
+                    k: getattr(total, k) if _number(entry.get(k)) else getattr(summed, k)
+                    for k in api.STATS_FUNNEL
+                }
+            )
         absent = (["type"] if not types else []) + ([] if channels else ["platform", "channel"])
         return cls(
             plan_id=plan_id,
@@ -225,6 +254,9 @@ def _funnel(
 ) -> Funnel:
     """The funnel counters of `part`; any other number there is noted in `unplaced`."""
     for key, value in part.items():
+        if key in api.STATS_FUNNEL and not _number(value):
+            unplaced.append(f"{path + '.' if path else ''}{key} = {value!r}")
+            continue
         if key in api.STATS_FUNNEL or key in skip or key in PLATFORM_GROUPS or key in NOT_FIGURES:
             continue
         if _number(value) or (isinstance(value, Mapping) and _has_number(value)):

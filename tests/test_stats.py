@@ -72,7 +72,35 @@ def test_merge_sums_every_numeric_leaf_and_reads_both_spellings() -> None:
         "sub_ios": {"apns": {"sent": 3}},
     }
     assert merged["b"] == {"targets": 1}
-    assert normalize({"target": 1, "targets": 2}) == {"targets": 3}
+    # Both spellings in one answer: the same figure twice, not two figures to add up.
+    assert normalize({"target": 2, "targets": 2}) == {"targets": 2}
+    assert normalize({"target": 1, "targets": 2}) == {"targets": 2, "target": 1}  # reported
+
+
+def test_figures_as_strings_non_finite_ones_and_partial_totals_are_never_a_silent_zero() -> None:
+    answer = {
+        "p": {
+            "sent": "900",  # a whole number as a string: a number
+            "targets": float("nan"),
+            "sub": {"notification": {"target": "1000", "sent": 900, "click": "x"}},
+        }
+    }
+    plan = build_report(["p"], date(2025, 1, 1), date(2025, 1, 1), merge_answers([answer])).plans[0]
+    assert plan.total.sent == 900
+    assert plan.by_type["notification"].targets == 1000
+    assert "targets = 'not a finite number'" in plan.unplaced  # NaN: said, not shown as 0
+    assert "sub.notification.clicks = 'not a finite number'" in plan.unplaced  # "x"
+    assert plan.total.targets == 1000  # the top's is no number: the sum of the types
+    both = {"p": {"targets": 1000, "target": 1000, "click": 3, "clicks": 4}}
+    plan = build_report(["p"], date(2025, 1, 1), date(2025, 1, 1), merge_answers([both])).plans[0]
+    assert plan.total.targets == 1000 and plan.total.clicks == 4  # never 2,000
+    assert "click = 3" in plan.unplaced  # the disagreeing spelling is reported
+    partial = {"p": {"targets": 50, "sub": {"notification": _counts(3), "message": _counts(1)}}}
+    plan = build_report(["p"], date(2025, 1, 1), date(2025, 1, 1), merge_answers([partial])).plans[
+        0
+    ]
+    assert plan.total.targets == 50  # given at the top
+    assert plan.total.sent == 36 and plan.total.clicks == 4  # the rest: the sum of the types
 
 
 def test_rates_are_percent_with_one_decimal_and_a_dash_for_nothing() -> None:
