@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pydantic import SecretStr
 
-from reconciler.client import ClientConfig, EngageLabClient
+from reconciler.api.client import ClientConfig, EngageLabClient
+from reconciler.api.ratelimit import RateLimiter
 from reconciler.emulator import Emulator, EmulatorConfig
-from reconciler.ratelimit import RateLimiter
 from tests.plugins.emulator import sample_push, sample_schedule
 
 APP_KEY = "bench-app-key"

@@ -18,11 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from corpus import CORPUS_NOW, CORPUS_SCHEDULE_QUOTA, generate
 from measure import run_once
 
-from reconciler.desired import load_desired
-from reconciler.plan import Action, build_plan
+from reconciler.plan.planner import Action, build_plan
 from reconciler.settings import Settings
-from reconciler.state import PlanRecord, ScheduleRecord, State
-from reconciler.store import dump_state
+from reconciler.spec.loader import load_desired
+from reconciler.state.model import PlanRecord, ScheduleRecord, State
+from reconciler.state.store import dump_state
 
 RECONCILE = Path(sys.executable).with_name("reconcile")
 TARGETS = {"no change": 2.5, "1% changed": 3.0}

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.canonical import canonical_json, digest
-from reconciler.state import (
+from reconciler.state.model import (
     Intent,
     IntentRecorded,
     PlanRecord,
@@ -21,7 +21,7 @@ from reconciler.state import (
     ScheduleRecord,
     State,
 )
-from reconciler.store import StateStore
+from reconciler.state.store import StateStore
 
 AT = datetime(2025, 12, 1, 9, tzinfo=UTC)
 

@@ -195,7 +195,7 @@ ANDROID_PRIORITY_RANGE: Final = (-2, 2)  # [sdk] Android notification priority
 BADGE_ADD_NUM_RANGE: Final = (1, 99)  # [sdk] android/hmos badge_add_num
 IOS_BADGE_RE: Final = re.compile(r"^(?:[0-9]{1,5}|[+-][0-9]{1,5})\Z")  # [sdk] 5, "+1" or "-1"
 
-# --- send-time and copy checks (issue 7) ----------------------------------------------------
+# --- send-time and copy checks ---------------------------------------------------------------
 # [ours] What common devices display before truncating, per language, counted in characters:
 # a notification title shows about one line; the body about four lines on the iOS lock screen
 # (~178 characters) and more in Android's expanded view (~240).

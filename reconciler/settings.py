@@ -1,7 +1,7 @@
 """Per-environment settings the pure core needs (quotas, site time zone, thresholds). Pure value.
 
-reconciler.config reads them from reconcile.toml; with no config, these defaults make the bundled
-examples work with no account.
+reconciler.config.toml reads them from reconcile.toml; with no config, these defaults make the
+bundled examples work with no account.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from reconciler.engagelab import (
     SMART_WINDOW,
 )
 
-# Send-time and copy checks (reconciler.checks), by stable id; a spec's `checks:` and the
+# Send-time and copy checks (reconciler.checks.findings), by stable id; a spec's `checks:` and the
 # environment's check_levels set each one to a level.
 CHECK_IDS: Final = (
     "backup_passed",
@@ -42,7 +42,7 @@ class Settings:
     site_time_zone: str = "UTC"  # [ours] the console's zone is unknown until configured
     delete_threshold_count: int = 10  # more deletes than this make a plan unsafe
     delete_threshold_ratio: float = 0.30  # ... or more than this share of recorded schedules
-    # Send-time checks (issue 7). Local wall-clock quiet hours, "HH:MM", may wrap midnight.
+    # Send-time checks. Local wall-clock quiet hours, "HH:MM", may wrap midnight.
     quiet_hours_start: str = "21:00"
     quiet_hours_end: str = "08:00"
     min_gap_minutes: int = 60  # two pushes to overlapping audiences closer than this: fatigue

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.cli.main import main
-from reconciler.state import ScheduleCreated
+from reconciler.state.model import ScheduleCreated
 from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
 
 NOW = EMULATOR_NOW.isoformat()

@@ -65,26 +65,11 @@ def converged(emu: EmulatorHandle, root: Path) -> None:
     assert writes(emu, mark) == []
 
 
-@pytest.fixture
-def env_for(
-    make_emulator: Callable[..., EmulatorHandle], monkeypatch: pytest.MonkeyPatch
-) -> Callable[[str], EmulatorHandle]:
-    def make(variant: str) -> EmulatorHandle:
-        emu = make_emulator(answers={variant})
-        monkeypatch.setenv("ENGAGELAB_APP_KEY", emu.app_key)
-        monkeypatch.setenv("ENGAGELAB_MASTER_SECRET", emu.master_secret)
-        for name in ("RECONCILE_NOW", "RECONCILE_ENV", "ENGAGELAB_BASE_URL"):
-            monkeypatch.delenv(name, raising=False)
-        return emu
-
-    return make
-
-
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_apply_refresh_and_edits_converge_under_each_answer_shape(
-    variant: str, env_for: Callable[[str], EmulatorHandle], tmp_path: Path
+    variant: str, answering: Callable[[str], EmulatorHandle], tmp_path: Path
 ) -> None:
-    emu = env_for(variant)
+    emu = answering(variant)
     project(tmp_path)
     assert apply(emu, tmp_path) == ExitCode.OK
     assert set(emu.names().values()) == {1} and len(emu.names()) == 6
@@ -102,9 +87,9 @@ def test_apply_refresh_and_edits_converge_under_each_answer_shape(
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_a_lost_state_is_rebuilt_by_import_under_each_answer_shape(
-    variant: str, env_for: Callable[[str], EmulatorHandle], tmp_path: Path
+    variant: str, answering: Callable[[str], EmulatorHandle], tmp_path: Path
 ) -> None:
-    emu = env_for(variant)
+    emu = answering(variant)
     project(tmp_path)
     assert apply(emu, tmp_path) == ExitCode.OK
     shutil.rmtree(tmp_path / "state")
@@ -118,9 +103,9 @@ def test_a_lost_state_is_rebuilt_by_import_under_each_answer_shape(
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_deleting_a_task_that_is_already_gone_completes_under_each_answer_shape(
-    variant: str, env_for: Callable[[str], EmulatorHandle], tmp_path: Path
+    variant: str, answering: Callable[[str], EmulatorHandle], tmp_path: Path
 ) -> None:
-    emu = env_for(variant)
+    emu = answering(variant)
     project(tmp_path)
     assert apply(emu, tmp_path) == ExitCode.OK
     listed = emu.request("GET", "/v4/schedules?page=1").json()["schedules"]

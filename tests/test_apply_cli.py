@@ -21,7 +21,7 @@ import pytest
 
 from reconciler.cli.main import main
 from reconciler.errors import ExitCode
-from reconciler.store import StateStore
+from reconciler.state.store import StateStore
 from tests.campaign import NOW, SINGLE, apply, daily, write_project, writes
 from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
 
@@ -264,7 +264,7 @@ def test_finishing_an_interrupted_replace_keeps_the_live_copy(
     env: EmulatorHandle, tmp_path: Path
 ) -> None:
     """A record whose old copy is still live (superseded) loses only that copy."""
-    from reconciler.state import ScheduleCreated, ScheduleForgotten
+    from reconciler.state.model import ScheduleCreated, ScheduleForgotten
 
     write_project(tmp_path, 1)
     assert apply(env, tmp_path) == ExitCode.OK
@@ -333,7 +333,7 @@ def test_a_rename_deletes_the_old_name_before_creating_the_new(
 def test_a_rename_whose_old_copy_cannot_be_deleted_creates_nothing(
     env: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reconciler.client import EngageLabClient
+    from reconciler.api.client import EngageLabClient
     from reconciler.errors import ApiError
 
     write_project(tmp_path, 1)
@@ -383,7 +383,7 @@ def test_a_listing_that_shifts_under_a_delete_is_read_again(
     env: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pages are offsets: a delete during the listing hides an item from one pass."""
-    import reconciler.client as client_module
+    import reconciler.api.client as client_module
 
     write_project(tmp_path, 51)
     assert apply(env, tmp_path) == ExitCode.OK
@@ -587,7 +587,7 @@ def test_a_second_machine_creating_the_same_name_meanwhile_never_leaves_two(
     env: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two state files (two machines) share one AppKey: the lock cannot see the other run."""
-    import reconciler.client as client_module
+    import reconciler.api.client as client_module
 
     mine, theirs = tmp_path / "a", tmp_path / "b"
     write_project(mine, 1)

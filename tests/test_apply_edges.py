@@ -20,7 +20,7 @@ import pytest
 
 from reconciler.cli.main import main
 from reconciler.errors import ExitCode
-from reconciler.store import StateStore
+from reconciler.state.store import StateStore
 from tests.campaign import NOW, apply, daily, write_project, writes
 from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
 
@@ -105,7 +105,7 @@ def test_a_failed_post_create_check_stays_pending_until_a_later_apply_makes_it(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import reconciler.client as client_module
+    import reconciler.api.client as client_module
 
     write_project(tmp_path, 2)
     original = client_module.EngageLabClient.list_schedules
@@ -294,7 +294,7 @@ def test_throttled_retries_stop_before_the_lead_time(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from reconciler.retry import BackoffPolicy
+    from reconciler.api.retry import BackoffPolicy
 
     # Deterministic backoff: the full ceiling, 0.5 s then 1 s.
     monkeypatch.setattr(BackoffPolicy, "jitter", lambda self, i, draw: self.base * 2**i)

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from reconciler.apply import ApplyOptions, preflight, too_late
+from reconciler.apply.applier import ApplyOptions, preflight, too_late
 from reconciler.errors import BlockedError
-from reconciler.plan import Action, Change, Plan, build_plan
+from reconciler.plan.planner import Action, Change, Plan, build_plan
 from reconciler.settings import Settings
 from tests.test_plan_factories import NOW, desired, dplan, record, sched, state
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.client import EngageLabClient
+from reconciler.api.client import EngageLabClient
 from reconciler.errors import ExitCode
 from tests.campaign import apply, daily, write_project
 from tests.plugins.emulator import EmulatorHandle

@@ -15,21 +15,24 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired import load_desired
-from reconciler.plan import Action, Plan, build_plan
+from reconciler.plan.planner import Action, Plan, build_plan
 from reconciler.settings import Settings
-from reconciler.state import Event, PlanUpserted, ScheduleCreated, State, apply_event
-from reconciler.store import StateStore, dump_state
-from reconciler.views import to_json, to_markdown, to_text
+from reconciler.spec.loader import load_desired
+from reconciler.state.model import Event, PlanUpserted, ScheduleCreated, State, apply_event
+from reconciler.state.store import StateStore, dump_state
+from reconciler.views.plan import to_json, to_markdown, to_text
 from tests.conftest import Golden
 
 CASES_DIR = Path(__file__).parent / "cases"
-CASES = sorted(p for p in CASES_DIR.iterdir() if (p / "now.txt").is_file())
+CASES = sorted(p for p in CASES_DIR.iterdir() if p.is_dir() and p.name[0] not in "._")
 CASE_LINEAGE = "00000000-0000-4000-8000-0000000ca5e5"
 
 
 def read_now(folder: Path) -> datetime:
-    return datetime.fromisoformat((folder / "now.txt").read_text(encoding="utf-8").strip())
+    """The case's pinned clock; a case without one is an error, never skipped."""
+    clock = folder / "now.txt"
+    assert clock.is_file(), f"{folder.name}: no now.txt (the pinned clock of the case)"
+    return datetime.fromisoformat(clock.read_text(encoding="utf-8").strip())
 
 
 def case_settings(case: Path) -> Settings:

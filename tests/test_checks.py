@@ -1,4 +1,4 @@
-"""reconciler.checks: each send-time and copy check firing and not firing, with `now` pinned."""
+"""reconciler.checks.findings: each send-time and copy check firing and not, with `now` pinned."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.checks import CheckResult, audience_keys, in_quiet, parse_hhmm, run_checks
-from reconciler.resources import DesiredSchedule, DesiredState
+from reconciler.checks.findings import CheckResult, audience_keys, in_quiet, parse_hhmm, run_checks
 from reconciler.settings import Settings
+from reconciler.spec.desired import DesiredSchedule, DesiredState
 from tests.test_plan_factories import NOW, desired, sched
 
 

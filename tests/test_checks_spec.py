@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli.main import main
-from reconciler.desired import Sources, build_desired, spec_check_levels
 from reconciler.errors import SpecError
-from reconciler.resources import DesiredState
 from reconciler.settings import Settings
+from reconciler.spec.desired import DesiredState
+from reconciler.spec.loader import Sources, build_desired
 
 NOW = datetime.fromisoformat("2025-12-01T09:00:00+00:00")
 CASE = Path(__file__).parent / "cases" / "send_time_checks"
@@ -33,8 +33,8 @@ def load(checks: str) -> DesiredState:
 
 def test_spec_checks_are_carried_per_campaign() -> None:
     state = load("checks: {quiet_hours: error, min_gap: 'off'}")
-    assert spec_check_levels(state) == {"demo": {"quiet_hours": "error", "min_gap": "off"}}
-    assert spec_check_levels(load("")) == {}
+    assert state.check_levels == {"demo": {"quiet_hours": "error", "min_gap": "off"}}
+    assert load("").check_levels == {}
 
 
 @pytest.mark.parametrize("bad", ["checks: {quiet_hour: error}", "checks: {min_gap: loud}"])

@@ -439,24 +439,37 @@ def run_of(run_id: int, **changes: object) -> dict[str, object]:
     return run
 
 
-def test_github_takes_the_plan_of_the_pull_requests_own_run_never_a_planted_one(
-    tmp_path: Path, campaign: Campaign
-) -> None:
+MERGE_SHA = "m" * 40
+RUNS_FILE = "repos_acme_campaigns_actions_workflows_reconcile-plan.yml_runs.json"
+
+
+def fake_github(tmp_path: Path) -> Path:
+    """A `gh` on PATH answering from fixture files, and the merged pull request #7 of
+    alice/campaigns (head "h"*40) for the merge commit MERGE_SHA."""
     fixtures = tmp_path / "gh"
     fixtures.mkdir()
     gh = fixtures / "gh"
     gh.write_text(FAKE_GH.format(python=sys.executable, fixtures=str(fixtures)), "utf-8")
     gh.chmod(0o755)
-    sha = "m" * 40
     pulls = [
         {
             "number": 7,
             "merged_at": "2025-11-20T11:00:00Z",
-            "merge_commit_sha": sha,
+            "merge_commit_sha": MERGE_SHA,
             "head": {"sha": "h" * 40, "repo": {"full_name": "alice/campaigns"}},
         }
     ]
-    (fixtures / f"repos_acme_campaigns_commits_{sha}_pulls.json").write_text(json.dumps(pulls))
+    (fixtures / f"repos_acme_campaigns_commits_{MERGE_SHA}_pulls.json").write_text(
+        json.dumps(pulls)
+    )
+    return fixtures
+
+
+def test_github_takes_the_plan_of_the_pull_requests_own_run_never_a_planted_one(
+    tmp_path: Path, campaign: Campaign
+) -> None:
+    fixtures = fake_github(tmp_path)
+    sha = MERGE_SHA
     later = "2025-11-20T11:59:00Z"  # each planted run is newer than the real one
     planted = [
         run_of(901, created_at=later, head_repository={"full_name": "mallory/campaigns"}),
@@ -467,7 +480,7 @@ def test_github_takes_the_plan_of_the_pull_requests_own_run_never_a_planted_one(
         run_of(906, created_at=later, repository={"full_name": "mallory/campaigns"}),
     ]
     runs = {"workflow_runs": [*planted, run_of(42), run_of(41)]}
-    name = "repos_acme_campaigns_actions_workflows_reconcile-plan.yml_runs.json"
+    name = RUNS_FILE
     (fixtures / name).write_text(json.dumps(runs))
     done = campaign.ci(
         "github-reviewed",
@@ -727,23 +740,9 @@ def test_a_late_run_of_an_old_pipeline_reads_the_state_as_it_is_now_and_sends_no
 def test_an_expired_plan_artifact_means_no_reviewed_plan_not_a_crash(
     tmp_path: Path, campaign: Campaign
 ) -> None:
-    fixtures = tmp_path / "gh"
-    fixtures.mkdir()
-    gh = fixtures / "gh"
-    gh.write_text(FAKE_GH.format(python=sys.executable, fixtures=str(fixtures)), "utf-8")
-    gh.chmod(0o755)
-    sha = "m" * 40
-    pulls = [
-        {
-            "number": 7,
-            "merged_at": "x",
-            "merge_commit_sha": sha,
-            "head": {"sha": "h" * 40, "repo": {"full_name": "alice/campaigns"}},
-        }
-    ]
-    (fixtures / f"repos_acme_campaigns_commits_{sha}_pulls.json").write_text(json.dumps(pulls))
-    name = "repos_acme_campaigns_actions_workflows_reconcile-plan.yml_runs.json"
-    (fixtures / name).write_text(json.dumps({"workflow_runs": [run_of(42)]}))
+    fixtures = fake_github(tmp_path)
+    sha = MERGE_SHA
+    (fixtures / RUNS_FILE).write_text(json.dumps({"workflow_runs": [run_of(42)]}))
     (fixtures / "expired").write_text("")  # the fake's `run download` then fails, as gh does
     done = campaign.ci(
         "github-reviewed",

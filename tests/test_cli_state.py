@@ -11,8 +11,8 @@ import pytest
 
 from reconciler.cli.main import main
 from reconciler.errors import ExitCode
-from reconciler.lock import FileLock
-from reconciler.state import (
+from reconciler.state.lock import FileLock
+from reconciler.state.model import (
     Event,
     Intent,
     IntentRecorded,
@@ -20,7 +20,7 @@ from reconciler.state import (
     PlanUpserted,
     ScheduleCreated,
 )
-from reconciler.store import StateStore
+from reconciler.state.store import StateStore
 
 AT = datetime(2025, 12, 1, 9, tzinfo=UTC)
 

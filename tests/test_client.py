@@ -14,9 +14,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from reconciler.client import ClientConfig, EngageLabClient, RemotePlan
+from reconciler.api.client import ClientConfig, EngageLabClient, RemotePlan
+from reconciler.api.ratelimit import RateLimiter
 from reconciler.errors import ApiError, ExitCode
-from reconciler.ratelimit import RateLimiter
 
 APP_KEY = "app-key-4711"
 SECRET = "master-secret-Zq9xK2"

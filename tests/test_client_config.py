@@ -11,9 +11,9 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from reconciler import engagelab as api
-from reconciler.client import ClientConfig, EngageLabClient
+from reconciler.api.client import ClientConfig, EngageLabClient
+from reconciler.api.ratelimit import RateLimiter
 from reconciler.errors import ApiError, ConfigError
-from reconciler.ratelimit import RateLimiter
 from tests.test_client import (
     APP_KEY,
     NOT_RETRYABLE,

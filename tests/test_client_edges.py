@@ -21,10 +21,10 @@ import pytest
 from pydantic import SecretStr
 
 from reconciler import engagelab as api
+from reconciler.api.client import ClientConfig, EngageLabClient
+from reconciler.api.ratelimit import RateLimiter
 from reconciler.cli.common import api_parent, client_config, project_parent
-from reconciler.client import ClientConfig, EngageLabClient
 from reconciler.errors import ApiError, ConfigError
-from reconciler.ratelimit import RateLimiter
 from tests.plugins.emulator import EmulatorHandle, sample_push, sample_schedule
 
 SCHEDULES = "/v4/schedules"

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from reconciler.client import ClientConfig, EngageLabClient
+from reconciler.api.client import ClientConfig, EngageLabClient
+from reconciler.api.ratelimit import RateLimiter
 from reconciler.errors import ApiError, ExitCode
-from reconciler.ratelimit import RateLimiter
 from tests.plugins.emulator import EmulatorHandle, sample_push, sample_schedule
 
 

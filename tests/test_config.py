@@ -1,4 +1,4 @@
-"""reconcile.toml parsing (reconciler.config) and how the CLI options consult the environment."""
+"""reconcile.toml parsing (reconciler.config.toml) and how CLI options consult the environment."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli import common
-from reconciler.config import CONFIG_FILE, Environment, parse_config, read_config
+from reconciler.config.toml import CONFIG_FILE, Environment, parse_config, read_config
 from reconciler.errors import ConfigError
 from reconciler.settings import Settings
 

@@ -36,11 +36,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from reconciler.client import ClientConfig, EngageLabClient
+from reconciler.api.client import ClientConfig, EngageLabClient
+from reconciler.api.ratelimit import RateLimiter
 from reconciler.errors import ApiError
-from reconciler.ratelimit import RateLimiter
-from reconciler.remote_shape import UNREADABLE, normalise
-from reconciler.stats import PLATFORM_GROUPS, build_report, merge_answers
+from reconciler.remote.shape import UNREADABLE, normalise
+from reconciler.remote.stats import PLATFORM_GROUPS, build_report, merge_answers
 from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
 
 FOLDER = Path(__file__).parent / "conformance"

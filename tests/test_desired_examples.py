@@ -14,9 +14,9 @@ import pytest
 from reconciler import engagelab as api
 from reconciler.canonical import digest
 from reconciler.cli.main import main
-from reconciler.desired import load_desired, read_sources
 from reconciler.errors import ConfigError, SpecError
 from reconciler.settings import Settings
+from reconciler.spec.loader import load_desired, read_sources
 from tests.conftest import Golden
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from reconciler.canonical import digest
-from reconciler.drift import (
+from reconciler.remote.drift import (
     DriftKind,
     RemoteSnapshot,
     accept_events,
@@ -17,7 +17,7 @@ from reconciler.drift import (
     refreshed_state,
 )
 from reconciler.settings import Settings
-from reconciler.state import (
+from reconciler.state.model import (
     Event,
     Intent,
     IntentRecorded,

@@ -7,8 +7,14 @@ from datetime import UTC, datetime
 import pytest
 
 from reconciler.errors import ConfigError
-from reconciler.importer import import_plan, import_schedule, match_names, parse_address
-from reconciler.state import Intent, IntentRecorded, PlanUpserted, ScheduleCreated, apply_event
+from reconciler.remote.importer import import_plan, import_schedule, match_names, parse_address
+from reconciler.state.model import (
+    Intent,
+    IntentRecorded,
+    PlanUpserted,
+    ScheduleCreated,
+    apply_event,
+)
 from tests.test_drift import body, remote, state_with
 
 NOW = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)

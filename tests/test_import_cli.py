@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from reconciler.desired import load_desired
 from reconciler.errors import ExitCode
 from reconciler.settings import Settings
-from reconciler.store import StateStore
+from reconciler.spec.loader import load_desired
+from reconciler.state.store import StateStore
 from tests.campaign import apply, run, write_project, writes
 from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
 from tests.test_refresh_cli import ids

@@ -11,7 +11,7 @@ import pytest
 from reconciler import DIST_NAME
 from reconciler.cli.init import installed_source
 from reconciler.cli.main import main
-from reconciler.config import read_config
+from reconciler.config.toml import read_config
 from reconciler.errors import ExitCode
 from reconciler.scaffold import pinned_install, render, scaffold
 from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle

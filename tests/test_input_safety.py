@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired import Sources, build_desired, load_desired
 from reconciler.errors import Problem, SpecError
 from reconciler.settings import Settings
-from reconciler.spec import MAX_SERIES_VALUES
-from reconciler.views import _md
+from reconciler.spec.loader import Sources, build_desired, load_desired
+from reconciler.spec.model import MAX_SERIES_VALUES
+from reconciler.views.plan import _md
 
 NOW = datetime.fromisoformat("2025-11-20T12:00:00+00:00")
 TEMPLATE = {"templates/t/en.yaml": b"title: Hi\nalert: Hello {{ n }}\n"}

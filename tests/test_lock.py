@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import ExitCode, StateLockedError
-from reconciler.lock import FileLock
-from reconciler.store import StateStore
+from reconciler.state.lock import FileLock
+from reconciler.state.store import StateStore
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLDER = """
 import sys
 from pathlib import Path
-from reconciler.store import StateStore
+from reconciler.state.store import StateStore
 store = StateStore(Path(sys.argv[1]))
 with store.lock("reconcile apply"):
     print("locked", flush=True)

@@ -9,9 +9,9 @@ from pydantic import ValidationError
 
 from reconciler.diff import DiffOp
 from reconciler.errors import ConfigError
-from reconciler.plan import Action, Change, Plan, build_plan
+from reconciler.plan.planner import Action, Change, Plan, build_plan
 from reconciler.settings import Settings
-from reconciler.state import Intent
+from reconciler.state.model import Intent
 from tests.test_plan_factories import (
     COPY,
     NOW,
@@ -339,7 +339,7 @@ def test_a_new_plan_with_nothing_to_send_is_not_created() -> None:
 
 
 def test_an_interrupted_update_is_not_resumed_once_the_recorded_version_began_sending() -> None:
-    from reconciler.state import Intent
+    from reconciler.state.model import Intent
 
     old = sched("s", backup="2025-12-01 12:00:00")  # began 2025-11-30 22:00 UTC
     new = sched("s", backup="2025-12-01 12:00:00", tags=["vip"])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from reconciler.plan import build_plan
-from reconciler.resources import DesiredState
+from reconciler.plan.planner import build_plan
 from reconciler.settings import Settings
-from reconciler.views import to_markdown, to_text
+from reconciler.spec.desired import DesiredState
+from reconciler.views.plan import to_markdown, to_text
 from tests.test_plan_factories import NOW, desired, dplan, record, sched, state
 
 LATE = "2025-12-10 23:30:00"

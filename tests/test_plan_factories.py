@@ -8,8 +8,8 @@ from typing import Any
 
 from reconciler.canonical import digest
 from reconciler.engagelab import multi_language, request_id_for
-from reconciler.resources import DesiredPlan, DesiredSchedule, DesiredState, SourceRef
-from reconciler.state import PlanRecord, ScheduleRecord, State
+from reconciler.spec.desired import DesiredPlan, DesiredSchedule, DesiredState, SourceRef
+from reconciler.state.model import PlanRecord, ScheduleRecord, State
 
 NOW = datetime(2025, 12, 1, 9, 0, tzinfo=UTC)
 LINEAGE = "00000000-0000-4000-8000-000000000001"
@@ -30,7 +30,7 @@ def body(
     tags: Iterable[str] = ("shoppers",),
     enabled: bool = True,
 ) -> dict[str, Any]:
-    """An API body shaped like the ones reconciler.desired builds."""
+    """An API body shaped like the ones reconciler.spec.loader builds."""
     default = copy["en"]
     return {
         "name": name,

@@ -8,10 +8,10 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.plan import CHANGING, Action, Plan, build_plan
-from reconciler.resources import DesiredSchedule, DesiredState
-from reconciler.savedplan import parse_plan
-from reconciler.state import (
+from reconciler.plan.planner import CHANGING, Action, Plan, build_plan
+from reconciler.plan.saved import parse_plan
+from reconciler.spec.desired import DesiredSchedule, DesiredState
+from reconciler.state.model import (
     Event,
     PlanRetired,
     PlanUpserted,
@@ -22,7 +22,7 @@ from reconciler.state import (
     State,
     apply_event,
 )
-from reconciler.views import to_json
+from reconciler.views.plan import to_json
 from tests.test_plan_factories import COPY, NOW, desired, dplan, record, sched, state
 
 NAMES = ("a", "b", "c", "d")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.ratelimit import RateLimiter, default_burst
+from reconciler.api.ratelimit import RateLimiter, default_burst
 
 
 class FakeTime:

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from reconciler.recorder import Recorder
-from reconciler.state import Event, PlanUpserted, State, apply_event
+from reconciler.state.model import Event, PlanUpserted, State, apply_event
+from reconciler.state.recorder import Recorder
 
 AT = datetime(2025, 12, 1, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import ExitCode
-from reconciler.store import StateStore
+from reconciler.state.store import StateStore
 from tests.campaign import NOW, apply, run, write_project, writes
 from tests.plugins.emulator import EmulatorHandle, sample_push, sample_schedule
 

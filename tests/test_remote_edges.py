@@ -27,21 +27,6 @@ from tests.test_answer_variants import project
 Edit = Callable[[dict[str, Any]], None]
 
 
-@pytest.fixture
-def emu_with(
-    make_emulator: Callable[..., EmulatorHandle], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., EmulatorHandle]:
-    def make(*answers: str) -> EmulatorHandle:
-        emu = make_emulator(answers=set(answers))
-        monkeypatch.setenv("ENGAGELAB_APP_KEY", emu.app_key)
-        monkeypatch.setenv("ENGAGELAB_MASTER_SECRET", emu.master_secret)
-        for name in ("RECONCILE_NOW", "RECONCILE_ENV", "ENGAGELAB_BASE_URL"):
-            monkeypatch.delenv(name, raising=False)
-        return emu
-
-    return make
-
-
 def ids(emu: EmulatorHandle) -> dict[str, str]:
     items = emu.request("GET", "/v4/schedules?page=1").json()["schedules"]
     return {i["name"]: i["schedule_id"] for i in items}
@@ -103,12 +88,12 @@ SHAPES: dict[str, Edit] = {
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_no_answer_shape_crashes_a_command_or_sends_twice(
     shape: str,
-    emu_with: Callable[..., EmulatorHandle],
+    answering: Callable[..., EmulatorHandle],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    emu = emu_with()
+    emu = answering()
     project(tmp_path)
     assert apply(emu, tmp_path) == ExitCode.OK
     answers_of(monkeypatch, only("msg_00", SHAPES[shape]))
@@ -126,13 +111,13 @@ def test_no_answer_shape_crashes_a_command_or_sends_twice(
 
 
 def test_a_listed_task_whose_get_says_not_found_is_never_taken_for_gone(
-    emu_with: Callable[..., EmulatorHandle],
+    answering: Callable[..., EmulatorHandle],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """It was dropped from the listing: refresh forgot it, and apply created it again."""
-    emu = emu_with("summary-list")
+    emu = answering("summary-list")
     project(tmp_path)
     assert apply(emu, tmp_path) == ExitCode.OK
     store = emu.server._store
@@ -155,10 +140,10 @@ def test_a_listed_task_whose_get_says_not_found_is_never_taken_for_gone(
 
 @pytest.mark.parametrize("answers", [(), ("not-found-400",), ("not-found-400", "summary-list")])
 def test_a_task_deleted_in_the_console_is_recorded_and_sent_again_once(
-    answers: tuple[str, ...], emu_with: Callable[..., EmulatorHandle], tmp_path: Path
+    answers: tuple[str, ...], answering: Callable[..., EmulatorHandle], tmp_path: Path
 ) -> None:
     """With 400/8100 for a missing id, `plan --refresh` used to fail on every run."""
-    emu = emu_with(*answers)
+    emu = answering(*answers)
     project(tmp_path)
     assert apply(emu, tmp_path) == ExitCode.OK
     assert emu.request("DELETE", f"/v4/schedules/{ids(emu)['msg_00']}").status == 200
@@ -172,11 +157,11 @@ def test_a_task_deleted_in_the_console_is_recorded_and_sent_again_once(
 @pytest.mark.parametrize("get_not_found", [False, True])
 def test_a_delete_refused_with_8100_while_the_task_lives_is_not_called_done(
     get_not_found: bool,
-    emu_with: Callable[..., EmulatorHandle],
+    answering: Callable[..., EmulatorHandle],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    emu = emu_with("summary-list")
+    emu = answering("summary-list")
     project(tmp_path)
     assert apply(emu, tmp_path) == ExitCode.OK
     store = emu.server._store
@@ -215,10 +200,10 @@ def converges(emu: EmulatorHandle, root: Path) -> None:
 
 
 def test_a_server_default_other_than_ours_does_not_loop(
-    emu_with: Callable[..., EmulatorHandle], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    answering: Callable[..., EmulatorHandle], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """JPush v3: apns_production left out means production (true); the SDKs say false."""
-    emu = emu_with()
+    emu = answering()
     project(tmp_path)
     assert apply(emu, tmp_path) == ExitCode.OK
 
@@ -243,11 +228,11 @@ def test_a_server_default_other_than_ours_does_not_loop(
 )
 def test_fields_a_server_does_not_echo_do_not_loop(
     edit: Edit,
-    emu_with: Callable[..., EmulatorHandle],
+    answering: Callable[..., EmulatorHandle],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    emu = emu_with()
+    emu = answering()
     project(tmp_path)
     assert apply(emu, tmp_path) == ExitCode.OK
 
@@ -262,9 +247,9 @@ def test_fields_a_server_does_not_echo_do_not_loop(
 
 
 def test_numbers_as_strings_do_not_loop(
-    emu_with: Callable[..., EmulatorHandle], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    answering: Callable[..., EmulatorHandle], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    emu = emu_with()
+    emu = answering()
     project(tmp_path)
     assert apply(emu, tmp_path) == ExitCode.OK
 
@@ -285,9 +270,9 @@ def stored(emu: EmulatorHandle, sid: str) -> dict[str, Any]:
 
 
 def test_a_field_added_in_the_console_to_who_gets_it_is_drift_and_is_put_back(
-    emu_with: Callable[..., EmulatorHandle], tmp_path: Path
+    answering: Callable[..., EmulatorHandle], tmp_path: Path
 ) -> None:
-    emu = emu_with()
+    emu = answering()
     project(tmp_path)
     assert apply(emu, tmp_path) == ExitCode.OK
     sid = ids(emu)["smart_00"]
@@ -303,11 +288,11 @@ def test_a_field_added_in_the_console_to_who_gets_it_is_drift_and_is_put_back(
 
 
 def test_an_update_of_a_task_whose_answer_cannot_be_read_sends_the_whole_body(
-    emu_with: Callable[..., EmulatorHandle], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    answering: Callable[..., EmulatorHandle], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rolled-back state and an unreadable live answer: a trigger-only PUT would leave the
     newer copy live while the state records the older one."""
-    emu = emu_with()
+    emu = answering()
     project(tmp_path)
     assert apply(emu, tmp_path) == ExitCode.OK
     shutil.copy(tmp_path / "state" / "default.json", tmp_path / "v1.json")
@@ -324,11 +309,11 @@ def test_an_update_of_a_task_whose_answer_cannot_be_read_sends_the_whole_body(
 
 
 def test_a_live_task_without_a_name_stops_creates_after_a_lost_state(
-    emu_with: Callable[..., EmulatorHandle],
+    answering: Callable[..., EmulatorHandle],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    emu = emu_with()
+    emu = answering()
     project(tmp_path)
     assert apply(emu, tmp_path) == ExitCode.OK
     answers_of(monkeypatch, only("msg_00", setting(("name",), KeyError)))

@@ -1,4 +1,4 @@
-"""The one normalisation step of remote schedules (reconciler/remote_shape.py). Pure.
+"""The one normalisation step of remote schedules (reconciler/remote/shape.py). Pure.
 
 Each shape here is one the evidence points to: the Java SDK (list items' trigger/push "non-standard
 format", typed Object), JPush v3 (case-insensitive time_unit/point), EngageLab's own Smart Push
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.drift import DriftKind, RemoteSnapshot, detect_drift
-from reconciler.remote_shape import UNREADABLE, comparable, is_summary, normalise
-from reconciler.state import ScheduleCreated, State, apply_event
+from reconciler.remote.drift import DriftKind, RemoteSnapshot, detect_drift
+from reconciler.remote.shape import UNREADABLE, comparable, is_summary, normalise
+from reconciler.state.model import ScheduleCreated, State, apply_event
 from reconciler.timing import periodical_walls
 
 WEEKLY: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""Unit tests for reconciler.render: the sandbox, strict variables, and the fast path."""
+"""Unit tests for reconciler.spec.sandbox: the sandbox, strict variables, and the fast path."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.render import MAX_OUTPUT_CHARS, Renderer, TemplateTextError
+from reconciler.spec.sandbox import MAX_OUTPUT_CHARS, Renderer, TemplateTextError
 
 
 def render(text: str, **values: object) -> str:

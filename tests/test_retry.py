@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from reconciler.retry import BackoffPolicy, server_hint
+from reconciler.api.retry import BackoffPolicy, server_hint
 
 
 def test_full_jitter_doubles_up_to_the_cap() -> None:

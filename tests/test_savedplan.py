@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import ExpiredPlanError, StalePlanError
-from reconciler.plan import Plan, build_plan
-from reconciler.savedplan import PlanFileError, check_fresh, load_plan, save_plan
-from reconciler.state import State
-from reconciler.views import to_json
+from reconciler.plan.planner import Plan, build_plan
+from reconciler.plan.saved import PlanFileError, check_fresh, load_plan, save_plan
+from reconciler.state.model import State
+from reconciler.views.plan import to_json
 from tests.test_plan_factories import NOW, desired, sched, state
 
 

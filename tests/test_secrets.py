@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from reconciler import engagelab as api
+from reconciler.api.client import ClientConfig
 from reconciler.cli.main import main
-from reconciler.client import ClientConfig
-from reconciler.config import read_config
+from reconciler.config.toml import read_config
 from reconciler.errors import ConfigError, ReconcileError
 from tests.campaign import write_project
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.desired import Sources, build_desired
 from reconciler.errors import SpecError
 from reconciler.settings import Settings
+from reconciler.spec.loader import Sources, build_desired
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2025, 11, 20, 12, tzinfo=UTC)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from reconciler import engagelab as api
-from reconciler.desired import Sources, build_desired
 from reconciler.errors import Problem, SpecError
-from reconciler.resources import DesiredState
 from reconciler.settings import Settings
+from reconciler.spec.desired import DesiredState
+from reconciler.spec.loader import Sources, build_desired
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 SPEC = "specs/a.yaml"

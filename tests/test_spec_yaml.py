@@ -1,10 +1,10 @@
-"""Unit tests for reconciler.yamlsrc: safe loading, refusals with positions, line recovery."""
+"""Unit tests for reconciler.spec.yamlsrc: safe loading, refusals with positions, line recovery."""
 
 from __future__ import annotations
 
 import pytest
 
-from reconciler.yamlsrc import (
+from reconciler.spec.yamlsrc import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_STRING_CHARS,

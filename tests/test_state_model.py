@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
 
-from reconciler.state import (
+from reconciler.state.model import (
     Event,
     Intent,
     IntentCleared,

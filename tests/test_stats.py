@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 
 from reconciler import engagelab as api
-from reconciler.stats import (
+from reconciler.remote.stats import (
     Funnel,
     StatsReport,
     batches,
@@ -22,7 +22,7 @@ from reconciler.stats import (
     percent,
     windows,
 )
-from reconciler.stats_views import to_csv, to_json, to_markdown, to_table
+from reconciler.views.stats import to_csv, to_json, to_markdown, to_table
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import pytest
 from reconciler import engagelab as api
 from reconciler.emulator.stats import plan_figures
 from reconciler.errors import ExitCode
-from reconciler.stats import normalize
+from reconciler.remote.stats import normalize
 from tests.campaign import apply, run, write_project
 from tests.plugins.emulator import EmulatorHandle
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import StateError
-from reconciler.state import (
+from reconciler.state.model import (
     Event,
     Intent,
     IntentRecorded,
@@ -20,7 +20,7 @@ from reconciler.state import (
     State,
     apply_event,
 )
-from reconciler.store import StateStore
+from reconciler.state.store import StateStore
 
 AT = datetime(2025, 12, 1, 9, tzinfo=UTC)
 

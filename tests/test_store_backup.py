@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from reconciler.errors import ExitCode
-from reconciler.store import StateStore
+from reconciler.state.store import StateStore
 from tests.campaign import apply, schedule_created, write_project
 from tests.plugins.emulator import EmulatorHandle
 

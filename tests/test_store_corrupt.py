@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import StateError
-from reconciler.state import State
-from reconciler.store import StateStore
+from reconciler.state.model import State
+from reconciler.state.store import StateStore
 from tests.campaign import schedule_created
 
 

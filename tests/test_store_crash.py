@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from reconciler.state import Event, ScheduleCreated, ScheduleForgotten, State, apply_event
-from reconciler.store import StateStore
+from reconciler.state.model import Event, ScheduleCreated, ScheduleForgotten, State, apply_event
+from reconciler.state.store import StateStore
 
 AT = datetime(2025, 12, 1, 9, tzinfo=UTC)
 KILLS = 40
 CONTEXT = multiprocessing.get_context("forkserver")
-CONTEXT.set_forkserver_preload([__name__, "reconciler.store"])
+CONTEXT.set_forkserver_preload([__name__, "reconciler.state.store"])
 
 
 def event_for(serial: int) -> Event:

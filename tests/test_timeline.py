@@ -1,12 +1,11 @@
-"""reconciler.timeline: the model, and the Mermaid gantt chart checked structurally."""
+"""reconciler.checks.timeline: the model, and the Mermaid gantt chart checked structurally."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
-from reconciler.settings import Settings
-from reconciler.timeline import (
+from reconciler.checks.timeline import (
     MAX_TASKS,
     build_timeline,
     mermaid_safe,
@@ -15,6 +14,7 @@ from reconciler.timeline import (
     to_mermaid,
     to_text,
 )
+from reconciler.settings import Settings
 from tests.test_plan_factories import NOW, desired, dplan, sched
 
 WEEKLY = {

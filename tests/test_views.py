@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from reconciler.plan import Plan, build_plan
+from reconciler.plan.planner import Plan, build_plan
 from reconciler.settings import Settings
-from reconciler.views import (
+from reconciler.views.plan import (
     to_json,
     to_markdown,
     to_markdown_comments,

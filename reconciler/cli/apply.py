@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from reconciler.apply import (
+from reconciler.api.client import ClientConfig, EngageLabClient
+from reconciler.apply.applier import (
     DONE,
     Applier,
     ApplyOptions,
@@ -26,12 +27,9 @@ from reconciler.apply import (
     preflight,
 )
 from reconciler.canonical import digest
-from reconciler.checks import immediate_findings
+from reconciler.checks.findings import immediate_findings
 from reconciler.cli import common
-from reconciler.cli.refresh import read_drift, refresh_only
-from reconciler.client import ClientConfig, EngageLabClient
-from reconciler.desired import load_desired
-from reconciler.drift import DriftItem
+from reconciler.cli.workflows import read_drift, refresh_only
 from reconciler.errors import (
     BlockedError,
     ConfigError,
@@ -40,15 +38,17 @@ from reconciler.errors import (
     StateError,
     UnsafePlanError,
 )
-from reconciler.plan import CALLING, Action, Plan, build_plan
-from reconciler.recorder import Recorder
-from reconciler.refresh import make_plan
-from reconciler.resources import DesiredState
-from reconciler.savedplan import check_fresh, check_reproducible, load_plan
+from reconciler.plan.planner import CALLING, Action, Plan, build_plan
+from reconciler.plan.refreshed import make_plan
+from reconciler.plan.saved import check_fresh, check_reproducible, load_plan
+from reconciler.remote.drift import DriftItem
 from reconciler.settings import Settings
-from reconciler.state import State, Target
-from reconciler.store import StateStore
-from reconciler.views import to_text
+from reconciler.spec.desired import DesiredState
+from reconciler.spec.loader import load_desired
+from reconciler.state.model import State, Target
+from reconciler.state.recorder import Recorder
+from reconciler.state.store import StateStore
+from reconciler.views.plan import to_text
 
 PROGRESS_MIN_CALLS = 5
 

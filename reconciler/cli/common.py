@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reconciler import engagelab as api
-from reconciler.config import BUILTIN, ENV_ENVIRONMENT, Config, Environment, read_config
+from reconciler.config.toml import BUILTIN, ENV_ENVIRONMENT, Config, Environment, read_config
 from reconciler.errors import ConfigError
 from reconciler.settings import Settings
-from reconciler.state import State, Target, target_mismatch
+from reconciler.state.model import State, Target, target_mismatch
 
 if TYPE_CHECKING:
-    from reconciler.client import ClientConfig
+    from reconciler.api.client import ClientConfig
 
 NOW_ENV = "RECONCILE_NOW"
 Clock = Callable[[], datetime]
@@ -122,7 +122,7 @@ def api_parent() -> argparse.ArgumentParser:
 
 def client_config(args: argparse.Namespace) -> ClientConfig:
     """Connection settings for commands that call EngageLab; credentials from the environment."""
-    from reconciler.client import ClientConfig
+    from reconciler.api.client import ClientConfig
 
     env = environment(args)
     data_center = getattr(args, "data_center", None)
@@ -234,7 +234,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
 
 
 def environment_settings(env: Environment | None) -> Settings:
-    """The defaults, with what the environment sets (already validated by reconciler.config)."""
+    """The defaults, with what the environment sets (validated by reconciler.config.toml)."""
     settings = Settings()
     if env is None:
         return settings

@@ -11,16 +11,16 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from reconciler.api.client import ClientConfig, EngageLabClient
 from reconciler.cli import common
-from reconciler.cli.refresh import owned
-from reconciler.client import ClientConfig, EngageLabClient
-from reconciler.desired import load_desired
+from reconciler.cli.workflows import owned
 from reconciler.errors import ConfigError, ExitCode
-from reconciler.importer import ImportResult, import_plan, import_schedule, match_names
-from reconciler.importer import parse_address as parse
-from reconciler.resources import DesiredState
-from reconciler.state import State
-from reconciler.store import StateStore
+from reconciler.remote.importer import ImportResult, import_plan, import_schedule, match_names
+from reconciler.remote.importer import parse_address as parse
+from reconciler.spec.desired import DesiredState
+from reconciler.spec.loader import load_desired
+from reconciler.state.model import State
+from reconciler.state.store import StateStore
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

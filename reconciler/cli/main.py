@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import base64
 import importlib
-import importlib.util
 import os
 import sys
 import traceback
@@ -46,10 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", dest="debug_before", action="store_true", help="tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module_name = f"reconciler.cli.{name}"
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)
+        # A misspelt or missing command module fails here, loudly (never a silent skip).
+        module = importlib.import_module(f"reconciler.cli.{name}")
         register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
         register = module.register
         register(sub)

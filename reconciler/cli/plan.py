@@ -14,21 +14,22 @@ from datetime import datetime
 from pathlib import Path
 
 from reconciler.cli import common
-from reconciler.cli.refresh import read_drift
-from reconciler.cli.stats import fetch as fetch_stats
-from reconciler.desired import load_desired
+from reconciler.cli.workflows import add_format, read_drift, render
+from reconciler.cli.workflows import fetch as fetch_stats
 from reconciler.errors import ConfigError, ExitCode
-from reconciler.plan import Plan
-from reconciler.refresh import make_plan
-from reconciler.savedplan import save_plan
-from reconciler.state import State
-from reconciler.stats import StatsReport, default_range
-from reconciler.stats_views import to_markdown as stats_markdown
-from reconciler.stats_views import to_table as stats_table
-from reconciler.store import StateStore
-from reconciler.views import MAX_COMMENT_CHARS, to_json, to_markdown, to_markdown_comments, to_text
-
-FORMATS = ("text", "markdown", "json")
+from reconciler.plan.planner import Plan
+from reconciler.plan.refreshed import make_plan
+from reconciler.plan.saved import save_plan
+from reconciler.remote.stats import StatsReport, default_range
+from reconciler.spec.loader import load_desired
+from reconciler.state.model import State
+from reconciler.state.store import StateStore
+from reconciler.views.plan import (
+    MAX_COMMENT_CHARS,
+    to_markdown_comments,
+)
+from reconciler.views.stats import to_markdown as stats_markdown
+from reconciler.views.stats import to_table as stats_table
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,20 +72,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also write the markdown view split into pull-request comments DIR/comment-N.md",
     )
     parser.set_defaults(func=run)
-
-
-def add_format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--format", choices=FORMATS, default="text", help="text (default), markdown or json"
-    )
-
-
-def render(plan: Plan, fmt: str) -> str:
-    if fmt == "json":
-        return to_json(plan)
-    if fmt == "markdown":
-        return to_markdown(plan)
-    return to_text(plan, color=common.color_enabled())
 
 
 def write_comments(plan: Plan, directory: Path, stats: StatsReport | None = None) -> list[Path]:

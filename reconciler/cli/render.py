@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.cli.common import out, project_parent
-from reconciler.cli.validate import load_or_report
+from reconciler.cli.workflows import load_or_report
 from reconciler.errors import ConfigError, ExitCode
-from reconciler.resources import DesiredSchedule, DesiredState
 from reconciler.settings import Settings
+from reconciler.spec.desired import DesiredSchedule, DesiredState
 from reconciler.timing import describe_firing, firings, format_utc
 
 FORMAT_VERSION = 1

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from reconciler.cli import common
-from reconciler.cli.plan import add_format, render
+from reconciler.cli.workflows import add_format, render
 from reconciler.errors import ExitCode
-from reconciler.savedplan import load_plan
+from reconciler.plan.saved import load_plan
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

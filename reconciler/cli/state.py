@@ -11,7 +11,7 @@ import sys
 
 from reconciler.cli.common import err, out, project_parent, state_path
 from reconciler.errors import ConfigError
-from reconciler.state import (
+from reconciler.state.model import (
     Event,
     PlanForgotten,
     PlanRecord,
@@ -20,7 +20,7 @@ from reconciler.state import (
     State,
     apply_event,
 )
-from reconciler.store import StateStore
+from reconciler.state.store import StateStore
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,24 +1,22 @@
 """`reconcile stats`: push-plan funnels (targets -> clicks) with rates and splits. I/O edge.
 
 By default every push plan in the specs over the last 7 full days. Long ranges and many plans are
-split into the requests the API allows (reconciler.stats) and merged before display.
+split into the requests the API allows (reconciler.remote.stats) and merged before display.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from reconciler import engagelab as api
 from reconciler.cli import common
-from reconciler.client import ClientConfig, EngageLabClient
-from reconciler.desired import load_desired
+from reconciler.cli.workflows import fetch
 from reconciler.errors import ConfigError, ExitCode
-from reconciler.remote import read_stats
-from reconciler.stats import StatsReport, default_range
-from reconciler.stats_views import FORMATS, render
+from reconciler.remote.stats import default_range
+from reconciler.spec.loader import load_desired
+from reconciler.views.stats import FORMATS, render
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,13 +53,6 @@ def date_range(start: str | None, end: str | None, now: datetime) -> tuple[date,
     if last < first:
         raise ConfigError(f"--to {last} is before --from {first}")
     return first, last
-
-
-async def fetch(
-    config: ClientConfig, plan_ids: Sequence[str], start: date, end: date
-) -> StatsReport:
-    async with EngageLabClient(config) as client:
-        return await read_stats(client, plan_ids, start, end)
 
 
 def run(args: argparse.Namespace) -> int:

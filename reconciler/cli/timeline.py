@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import fnmatch
 
-from reconciler import timeline
-from reconciler.checks import run_checks
+from reconciler.checks import timeline
+from reconciler.checks.findings import run_checks
 from reconciler.cli.common import err, out, project_parent
-from reconciler.cli.validate import load_or_report
+from reconciler.cli.workflows import load_or_report
 from reconciler.errors import ConfigError, ExitCode
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from reconciler.checks import CheckResult, run_checks
-from reconciler.cli.common import err, out, project_parent, resolve_now, resolve_settings
-from reconciler.desired import load_desired
-from reconciler.errors import ExitCode, SpecError
-from reconciler.resources import DesiredState
+from reconciler.checks.findings import CheckResult, run_checks
+from reconciler.cli.common import err, out, project_parent
+from reconciler.cli.workflows import load_or_report
+from reconciler.errors import ExitCode
 from reconciler.settings import Settings
+from reconciler.spec.desired import DesiredState
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,33 +43,6 @@ def _send_time_checks(
     if "error" in levels:
         return [r for r in run_checks(desired, settings, now) if r.level == "error"], False
     return [], False
-
-
-Loaded = tuple[DesiredState, Settings, datetime]
-
-
-def load_or_report(args: argparse.Namespace) -> Loaded | None:
-    """The project's desired state, settings and clock, its warnings printed; or None once
-    every problem has been printed (the caller exits 1)."""
-    settings = resolve_settings(args)
-    now = resolve_now(args)
-    try:
-        desired = load_desired(args.root, settings, now)
-    except SpecError as error:
-        report(error)
-        return None
-    for warning in desired.warnings:
-        err(str(warning))
-    return desired, settings, now
-
-
-def report(error: SpecError) -> int:
-    """Print every problem (errors and warnings, sorted) and a count; the exit code to use."""
-    for problem in error.problems:
-        err(str(problem))
-    errors = sum(not p.warning for p in error.problems)
-    err(f"{errors} error{'s' if errors != 1 else ''} in specs; nothing was planned or sent.")
-    return int(ExitCode.ERROR)
 
 
 def run(args: argparse.Namespace) -> int:

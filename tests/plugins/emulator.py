@@ -158,3 +158,21 @@ def env(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> EmulatorHa
     for name in ("RECONCILE_NOW", "RECONCILE_ENV", "ENGAGELAB_BASE_URL", "ENGAGELAB_DATA_CENTER"):
         monkeypatch.delenv(name, raising=False)
     return emulator
+
+
+@pytest.fixture
+def answering(
+    make_emulator: Callable[..., EmulatorHandle], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., EmulatorHandle]:
+    """`answering(*variants)`: an emulator giving those answer variants (config.ANSWER_VARIANTS),
+    its credentials in the environment, nothing else redirecting the CLI (as the `env` fixture)."""
+
+    def make(*answers: str) -> EmulatorHandle:
+        emu = make_emulator(answers=set(answers))
+        monkeypatch.setenv("ENGAGELAB_APP_KEY", emu.app_key)
+        monkeypatch.setenv("ENGAGELAB_MASTER_SECRET", emu.master_secret)
+        for name in ("RECONCILE_NOW", "RECONCILE_ENV", "ENGAGELAB_BASE_URL"):
+            monkeypatch.delenv(name, raising=False)
+        return emu
+
+    return make

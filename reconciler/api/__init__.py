@@ -1,0 +1,1 @@
+"""EngageLab's API: the client (the only httpx user), retries, rate limit, the reads."""

@@ -1,0 +1,1 @@
+"""The applier: makes EngageLab match a plan, one handler per action, the remote names."""

@@ -1,0 +1,1 @@
+"""Send-time and copy checks, and the firing timeline, of the desired state. Pure."""

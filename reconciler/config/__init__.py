@@ -1,0 +1,1 @@
+"""reconcile.toml: environments and their settings."""

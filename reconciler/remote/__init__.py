@@ -1,0 +1,1 @@
+"""What EngageLab holds, read into comparable form: shapes, drift, import, statistics. Pure."""

@@ -1,0 +1,1 @@
+"""The state: its model, the snapshot + journal store under a lock, durable writes."""

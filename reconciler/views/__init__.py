@@ -1,0 +1,1 @@
+"""The views of plans and statistics: text, markdown, JSON, CSV. Pure."""
