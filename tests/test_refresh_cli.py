@@ -131,15 +131,16 @@ def test_saved_refresh_plan_puts_the_remote_back(
         ("plan.camp", "update"),
         ("schedule.msg_00", "update"),
         ("schedule.msg_01", "create"),
-        ("schedule.msg_03", "replace"),  # not recorded on disk: deleted, and ours created
+        ("schedule.msg_03", "update"),  # adopted by the drift, then put back in place
     ]
-    assert planned["summary"]["update"] == 2 and planned["summary"]["replace"] == 1
+    # The summary is the planner's own on the refreshed state: never patched afterwards.
+    assert planned["summary"]["update"] == 3 and planned["summary"]["replace"] == 0
     mark = len(env.calls())
     assert apply(env, tmp_path, str(saved)) == ExitCode.OK
     methods = sorted(m for m, _ in writes(env, mark))
-    # plan upsert, PUT msg_00, DELETE (404) of msg_01's vanished id + POST, and msg_03 (not
-    # recorded on disk) replaced by ours: DELETE of the foreign one + POST.
-    assert methods == ["DELETE", "DELETE", "POST", "POST", "POST", "PUT"]
+    # The drift is recorded first (msg_01 forgotten, msg_03 adopted), then exactly the plan:
+    # plan upsert, PUT msg_00, POST msg_01, PUT msg_03. No delete of a vanished id any more.
+    assert methods == ["POST", "POST", "PUT", "PUT"]
     assert env.names() == {f"msg_{i:02d}": 1 for i in range(4)}
     state = StateStore(tmp_path / "state" / "default.json").load()
     assert all(not rec.superseded for rec in state.schedules.values())

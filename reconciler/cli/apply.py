@@ -39,7 +39,7 @@ from reconciler.errors import (
     UnsafePlanError,
 )
 from reconciler.plan.planner import CALLING, Action, Plan, build_plan
-from reconciler.plan.refreshed import make_plan
+from reconciler.plan.refreshed import drift_events, make_plan
 from reconciler.plan.saved import check_fresh, check_reproducible, load_plan
 from reconciler.remote.drift import DriftItem
 from reconciler.settings import Settings
@@ -131,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         # thousands of calls allocate (as `plan` does after loading).
         gc.freeze()
         if not plan.has_changes:
+            state = _accept_drift(plan, state, store)
             common.out(
                 "No changes: the specs match what was last applied; no call was made. "
                 "(`reconcile plan --refresh` reads EngageLab for changes made elsewhere.)"
@@ -146,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
             _confirm()
         started = time.monotonic()
         clock = _clock(now if pinned else None)
+        state = _accept_drift(plan, state, store)
         recorder = Recorder(state, store.append)
         seen: list[Outcome] = []
         run = _Run(plan, recorder, config, clock, options, settings, target, recheck)
@@ -186,6 +188,15 @@ def run(args: argparse.Namespace) -> int:
         common.err(f"error: {compacted}. The journal {store.journal_path} holds every outcome.")
         return int(ExitCode.ERROR)
     return int(report.exit_code)
+
+
+def _accept_drift(plan: Plan, state: State, store: StateStore) -> State:
+    """A `plan --refresh` plan was built on the state with its drift accepted: record those
+    events first (journal, before any call), so the plan applies to the state it was made on."""
+    if plan.refreshed_at is None or not plan.drift:
+        return state
+    events = drift_events(state, plan.drift, plan.created_at)
+    return store.append(state, events) if events else state
 
 
 def _check_only(args: argparse.Namespace) -> int:
