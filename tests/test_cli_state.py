@@ -124,8 +124,10 @@ def test_rm_off_a_terminal_needs_yes_and_changes_nothing(
     path = root / "state" / "default.json"
     before = path.read_bytes(), (root / "state" / "default.journal").read_bytes()
     assert state("rm", "schedule.reminder_01", root=root) == ExitCode.ERROR
-    assert "pass --yes" in capsys.readouterr().err
+    assert "pass --auto-approve" in capsys.readouterr().err
     assert (path.read_bytes(), (root / "state" / "default.journal").read_bytes()) == before
+    # --auto-approve, as for apply and refresh (and --yes, its first name) go on.
+    assert state("rm", "schedule.reminder_01", "--auto-approve", root=root) == ExitCode.OK
 
 
 def test_rm_of_an_unknown_address_removes_nothing(

@@ -116,9 +116,7 @@ def run(args: argparse.Namespace) -> int:
     target = common.target_of(config)
     store = StateStore(common.state_path(args))
     with store.lock("reconcile apply"):
-        state = store.load()
-        for notice in store.notices:
-            common.err(f"note: {notice}")
+        state = common.load_state(store)
         common.check_target(state, config, store.path)
         desired = load_desired(args.root, settings, now)
         if args.plan_file is not None:
@@ -144,7 +142,13 @@ def run(args: argparse.Namespace) -> int:
 
         _recheck_immediate(plan, now, recheck)
         if args.plan_file is None and not args.auto_approve:
-            _confirm()
+            common.confirm(
+                "Apply these changes to EngageLab?",
+                off_terminal="refusing to apply without confirmation on a non-interactive "
+                "terminal; review the plan, then rerun with --auto-approve (or apply a saved, "
+                "reviewed plan file)",
+                cancelled="apply cancelled; nothing was sent",
+            )
         started = time.monotonic()
         clock = _clock(now if pinned else None)
         state = _accept_drift(plan, state, store)
@@ -210,7 +214,7 @@ def _check_only(args: argparse.Namespace) -> int:
     now = common.resolve_now(args)
     store = StateStore(common.state_path(args))
     with store.lock("reconcile apply --check"):
-        state = store.load()
+        state = common.load_state(store)
         desired = load_desired(args.root, settings, now)
         plan = _reviewed_plan(args, state, desired, settings, now, read_remote=False)
     if plan.has_changes:
@@ -379,18 +383,6 @@ class _Run:
             finally:
                 if progress:
                     progress.close()
-
-
-def _confirm() -> None:
-    if not sys.stdin.isatty():
-        raise ConfigError(
-            "refusing to apply without confirmation on a non-interactive terminal; review the "
-            "plan, then rerun with --auto-approve (or apply a saved, reviewed plan file)"
-        )
-    common.out("\nApply these changes to EngageLab? Only 'yes' is accepted.")
-    answer = input("  Enter a value: ").strip()
-    if answer != "yes":
-        raise ConfigError("apply cancelled; nothing was sent")
 
 
 class _Progress:

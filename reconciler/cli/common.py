@@ -22,6 +22,7 @@ from reconciler.config.toml import BUILTIN, ENV_ENVIRONMENT, Config, Environment
 from reconciler.errors import ConfigError
 from reconciler.settings import Settings
 from reconciler.state.model import State, Target, target_mismatch
+from reconciler.state.store import StateStore
 
 if TYPE_CHECKING:
     from reconciler.api.client import ClientConfig
@@ -291,3 +292,22 @@ def check_target(state: State, config: ClientConfig, path: Path) -> None:
     mismatch = target_mismatch(state, target_of(config))
     if mismatch is not None:
         raise ConfigError(f"{path}: {mismatch}")
+
+
+def confirm(question: str, *, off_terminal: str, cancelled: str) -> None:
+    """Ask on a terminal; only "yes" goes on. Off a terminal, or on any other answer, stop with
+    a ConfigError: `off_terminal` says how to proceed (--auto-approve), `cancelled` what stays."""
+    if not sys.stdin.isatty():
+        raise ConfigError(off_terminal)
+    out(f"\n{question} Only 'yes' is accepted.")
+    if input("  Enter a value: ").strip() != "yes":
+        raise ConfigError(cancelled)
+
+
+def load_state(store: StateStore) -> State:
+    """The store's state, its notices (a recovered journal, a restored backup) said once."""
+    state = store.load()
+    for notice in store.notices:
+        err(f"note: {notice}")
+    store.notices.clear()
+    return state

@@ -74,9 +74,7 @@ def run(args: argparse.Namespace) -> int:
     config = common.client_config(args)
     store = StateStore(common.state_path(args))
     with store.lock("reconcile import"):
-        state = store.load()
-        for notice in store.notices:
-            common.err(f"note: {notice}")
+        state = common.load_state(store)
         common.check_target(state, config, store.path)
         desired = load_desired(args.root, settings, now) if kind != "plan" else None
         remote = asyncio.run(_fetch(config, kind, args.schedule_id))

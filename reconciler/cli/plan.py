@@ -98,9 +98,7 @@ def run(args: argparse.Namespace) -> int:
     now = common.resolve_now(args)
     desired = load_desired(args.root, settings, now)
     store = StateStore(common.state_path(args))
-    state = store.load()
-    for notice in store.notices:
-        common.err(f"note: {notice}")
+    state = common.load_state(store)
     # Specs and state are millions of long-lived objects: without this, every collection while
     # planning rescans them all (measured: 0.45 s -> 0.18 s of planning at 10,000 schedules).
     gc.freeze()

@@ -1,6 +1,7 @@
 """`reconcile state list|show|rm|unlock`: inspect and hand-repair the recorded state.
 
-`rm` only forgets: the remote object stays, so it asks for confirmation (`--yes` off a terminal).
+`rm` only forgets: the remote object stays, so it asks for confirmation (`--auto-approve` off a
+terminal).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import argparse
 import json
 import sys
 
-from reconciler.cli.common import err, out, project_parent, state_path
+from reconciler.cli.common import confirm, err, out, project_parent, state_path
 from reconciler.errors import ConfigError
 from reconciler.state.model import (
     Event,
@@ -47,7 +48,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "it is re-imported or removed from the specs.",
     )
     rm.add_argument("addresses", nargs="+", metavar="ADDRESS")
-    rm.add_argument("--yes", action="store_true", help="do not ask (required off a terminal)")
+    rm.add_argument(
+        "--auto-approve",
+        "--yes",  # the name it had first
+        dest="yes",
+        action="store_true",
+        help="do not ask (required off a terminal), as for apply and refresh",
+    )
     rm.set_defaults(func=run)
     actions.add_parser(
         "unlock",
@@ -128,9 +135,13 @@ def _rm(store: StateStore, addresses: list[str], *, yes: bool) -> int:
         records = [_find(state, store, address) for address in addresses]  # all, or nothing
         for record in records:
             err(f"warning: {_consequence(record)}")
-        if not yes and not _confirm(f"Forget {len(records)} resource(s) from {store.path}?"):
-            err("nothing was changed")
-            return 1
+        if not yes:
+            confirm(
+                f"Forget {len(records)} resource(s) from {store.path}?",
+                off_terminal="state rm forgets resources; not on a terminal, so pass "
+                "--auto-approve to confirm",
+                cancelled="nothing was changed",
+            )
         events: list[Event] = [
             ScheduleForgotten(name=r.name)
             if isinstance(r, ScheduleRecord)
@@ -183,6 +194,6 @@ def _unlock(store: StateStore) -> int:
 
 
 def _notices(store: StateStore) -> None:
-    for notice in store.notices:
+    for notice in store.notices:  # the loads here are the command's own (list, show, rm)
         err(f"note: {notice}")
     store.notices.clear()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
@@ -17,7 +16,7 @@ from reconciler.api.client import ClientConfig, EngageLabClient
 from reconciler.api.reads import read_remote, read_stats
 from reconciler.cli import common
 from reconciler.cli.common import err, resolve_now, resolve_settings
-from reconciler.errors import ConfigError, ExitCode, SpecError
+from reconciler.errors import ExitCode, SpecError
 from reconciler.plan.planner import Plan
 from reconciler.remote.drift import DriftItem, RemoteSnapshot, accept_events, detect_drift
 from reconciler.remote.stats import StatsReport
@@ -106,9 +105,7 @@ def refresh_only(args: argparse.Namespace, command: str) -> int:
     now = common.resolve_now(args)
     store = StateStore(common.state_path(args))
     with store.lock(command):
-        state = store.load()
-        for notice in store.notices:
-            common.err(f"note: {notice}")
+        state = common.load_state(store)
         common.check_target(state, common.client_config(args), store.path)
         desired = load_desired(args.root, settings, now)
         drift = read_drift(args, state, desired, now, settings)
@@ -121,7 +118,12 @@ def refresh_only(args: argparse.Namespace, command: str) -> int:
             )
             return int(ExitCode.OK)
         if not args.auto_approve:
-            _confirm(len(events), store)
+            common.confirm(
+                f"Record these {len(events)} change(s) in {store.path}?",
+                off_terminal="refusing to refresh the state without confirmation on a "
+                "non-interactive terminal; review the drift, then rerun with --auto-approve",
+                cancelled="refresh cancelled; the state was not changed",
+            )
         new = store.append(state, events)
         store.write(new)
     common.out(
@@ -129,17 +131,6 @@ def refresh_only(args: argparse.Namespace, command: str) -> int:
         f"-> {new.serial}); nothing was sent. The next plan diffs the specs against this."
     )
     return int(ExitCode.OK)
-
-
-def _confirm(count: int, store: StateStore) -> None:
-    if not sys.stdin.isatty():
-        raise ConfigError(
-            "refusing to refresh the state without confirmation on a non-interactive terminal; "
-            "review the drift, then rerun with --auto-approve"
-        )
-    common.out(f"\nRecord these {count} change(s) in {store.path}? Only 'yes' is accepted.")
-    if input("  Enter a value: ").strip() != "yes":
-        raise ConfigError("refresh cancelled; the state was not changed")
 
 
 async def fetch(
