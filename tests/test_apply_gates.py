@@ -84,8 +84,8 @@ def test_a_periodical_moved_later_on_a_day_it_has_reached_is_blocked() -> None:
 
 
 def test_sent_forget_and_expired_are_decided_again_on_the_appliers_clock() -> None:
-    from reconciler.cli.apply import _same_verdicts_now
     from reconciler.errors import StalePlanError
+    from reconciler.plan.saved import check_verdicts_now
     from reconciler.settings import Settings as S
 
     old = sched("s", backup="2025-12-01 12:00:00")  # its local day ends 2025-12-02 12:00 UTC
@@ -93,5 +93,5 @@ def test_sent_forget_and_expired_are_decided_again_on_the_appliers_clock() -> No
     plan = build_plan(desired([]), state([record(old)]), ahead)
     assert [c.action for c in plan.changes] == [Action.FORGET]
     with pytest.raises(StalePlanError, match="clock was ahead"):
-        _same_verdicts_now(plan, desired([]), state([record(old)]), S(), NOW, None)
-    _same_verdicts_now(plan, desired([]), state([record(old)]), S(), ahead, None)
+        check_verdicts_now(plan, desired([]), state([record(old)]), S(), NOW, None)
+    check_verdicts_now(plan, desired([]), state([record(old)]), S(), ahead, None)

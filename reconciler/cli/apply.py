@@ -26,7 +26,6 @@ from reconciler.apply.applier import (
     Status,
     preflight,
 )
-from reconciler.canonical import digest
 from reconciler.checks.findings import immediate_findings
 from reconciler.cli import common
 from reconciler.cli.workflows import read_drift, refresh_only
@@ -34,13 +33,11 @@ from reconciler.errors import (
     BlockedError,
     ConfigError,
     ExitCode,
-    StalePlanError,
     StateError,
-    UnsafePlanError,
 )
 from reconciler.plan.planner import CALLING, Action, Plan, build_plan
-from reconciler.plan.refreshed import drift_events, make_plan
-from reconciler.plan.saved import check_fresh, check_reproducible, load_plan
+from reconciler.plan.refreshed import drift_events
+from reconciler.plan.saved import load_plan, verify_saved
 from reconciler.remote.drift import DriftItem
 from reconciler.settings import Settings
 from reconciler.spec.desired import DesiredState
@@ -251,92 +248,26 @@ def _reviewed_plan(
     now: datetime,
     read_remote: bool = True,
 ) -> Plan:
-    """The plan to apply for PLAN_FILE: made again here, from the same specs, state, settings and
-    EngageLab, at the plan's own time. The file only proves what was reviewed; nothing in it
-    (blockers, windows, drift, bodies) is trusted, so an edited file cannot change what runs.
-
-    `read_remote=False` (`--check`) takes a --refresh plan's drift from the file instead of
-    reading EngageLab again; the apply that follows reads it."""
+    """The plan to apply for PLAN_FILE, verified (plan.saved.verify_saved). `read_remote=False`
+    (`--check`) takes a --refresh plan's drift from the file instead of reading EngageLab again;
+    the apply that follows reads it."""
     saved = load_plan(args.plan_file)
-    if saved.targets and common.in_ci():
-        raise UnsafePlanError(
-            f"{args.plan_file} was planned with --target {' '.join(saved.targets)}: CI applies "
-            "only whole plans, so that a merge never leaves the rest of the specs unapplied "
-            "unnoticed. Apply a targeted plan by hand, outside CI (nothing was sent)"
-        )
-    check_fresh(saved, state, desired.inputs_digest, now)
-    drift = None
-    if saved.refreshed_at is not None and not read_remote:
-        drift = saved.drift
-    elif saved.refreshed_at is not None:
-        drift = read_drift(args, state, desired, saved.created_at, settings)
-        if _drift_key(drift) != _drift_key(saved.drift):
-            raise StalePlanError(
-                "EngageLab changed since this plan was made with --refresh (its drift is not "
-                "the same any more); run `reconcile plan --refresh` again and review it"
-            )
-    rebuilt = make_plan(
-        desired,  # bodies do not depend on the clock; only warnings do
+
+    def remote_drift() -> tuple[DriftItem, ...]:
+        if not read_remote:
+            return saved.drift
+        return read_drift(args, state, desired, saved.created_at, settings)
+
+    return verify_saved(
+        saved,
         state,
-        saved.created_at,
+        desired,
         settings,
-        targets=saved.targets or None,
-        drift=drift,
+        now,
+        read_drift=remote_drift,
+        whole_only=common.in_ci(),
+        source=str(args.plan_file),
     )
-    if rebuilt.settings.environment != saved.settings.environment:
-        made, here = (
-            saved.settings.environment or "(none)",
-            rebuilt.settings.environment or "(none)",
-        )
-        raise StalePlanError(
-            f"the saved plan was made for environment {made}, and this apply targets {here}: "
-            "nothing was sent. Plan again with the --env you mean to apply"
-        )
-    if rebuilt.settings != saved.settings:
-        raise StalePlanError(
-            f"the saved plan was made with other settings ({saved.settings}) than this "
-            f"environment's ({rebuilt.settings}); plan again with the same --env and options"
-        )
-    check_reproducible(saved, rebuilt)
-    check_fresh(rebuilt, state, desired.inputs_digest, now)  # expiry, from our own windows
-    _same_verdicts_now(rebuilt, desired, state, settings, now, drift)
-    return rebuilt
-
-
-_TIME_VERDICTS = frozenset({Action.SENT, Action.FORGET, Action.EXPIRED})
-
-
-def _same_verdicts_now(
-    rebuilt: Plan,
-    desired: DesiredState,
-    state: State,
-    settings: Settings,
-    now: datetime,
-    drift: tuple[DriftItem, ...] | None,
-) -> None:
-    """ "Already sent", "forget" and "expired" depend on the clock: decide them again on ours.
-
-    A plan made on a runner whose clock was fast could call a schedule sent that has not
-    finished here, turning its cancellation into a silent no-op."""
-    if not any(c.action in _TIME_VERDICTS for c in rebuilt.changes):
-        return
-    here = make_plan(desired, state, now, settings, targets=rebuilt.targets or None, drift=drift)
-    ours = {c.address: c.action for c in here.changes}
-    for change in rebuilt.changes:
-        if change.action in _TIME_VERDICTS and ours.get(change.address) is not change.action:
-            raise StalePlanError(
-                f"the saved plan calls {change.address} {change.action.value}, but by this "
-                f"machine's clock ({now:%Y-%m-%d %H:%M:%S} UTC) it is "
-                f"{ours.get(change.address, 'unchanged')}: was the plan made on a machine whose "
-                "clock was ahead? Run `reconcile plan` again and review it"
-            )
-
-
-def _drift_key(drift: tuple[DriftItem, ...]) -> list[tuple[object, ...]]:
-    return [
-        (d.address, d.kind.value, d.schedule_id, None if d.remote is None else digest(d.remote))
-        for d in drift
-    ]
 
 
 def _clock(pinned: datetime | None) -> common.Clock:

@@ -7,6 +7,7 @@ applied only if the state, the specs and the clock are still where the review sa
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -14,8 +15,12 @@ from pydantic import ValidationError
 
 from reconciler.atomicfile import atomic_write
 from reconciler.canonical import digest
-from reconciler.errors import ExpiredPlanError, ReconcileError, StalePlanError
-from reconciler.plan.planner import FORMAT_VERSION, NO_LINEAGE, Plan
+from reconciler.errors import ExpiredPlanError, ReconcileError, StalePlanError, UnsafePlanError
+from reconciler.plan.planner import FORMAT_VERSION, NO_LINEAGE, Action, Plan
+from reconciler.plan.refreshed import make_plan
+from reconciler.remote.drift import DriftItem
+from reconciler.settings import Settings
+from reconciler.spec.desired import DesiredState
 from reconciler.state.model import State
 from reconciler.timing import format_utc
 
@@ -146,3 +151,98 @@ def check_reproducible(saved: Plan, rebuilt: Plan) -> None:
             f"the saved plan does not match what its specs and state give (first difference: "
             f"{differ}); was the plan file edited? Run `reconcile plan` again and review it"
         )
+
+
+def verify_saved(
+    saved: Plan,
+    state: State,
+    desired: DesiredState,
+    settings: Settings,
+    now: datetime,
+    *,
+    read_drift: Callable[[], tuple[DriftItem, ...]],
+    whole_only: bool,
+    source: str,
+) -> Plan:
+    """The plan to apply for a saved plan: made again here, from the same specs, state, settings
+    and EngageLab (`read_drift`, asked only for a --refresh plan), at the plan's own time. The
+    file only proves what was reviewed; nothing in it (blockers, windows, drift, bodies) is
+    trusted, so an edited file cannot change what runs. `whole_only` (CI) refuses a plan made
+    with --target."""
+    if saved.targets and whole_only:
+        raise UnsafePlanError(
+            f"{source} was planned with --target {' '.join(saved.targets)}: CI applies "
+            "only whole plans, so that a merge never leaves the rest of the specs unapplied "
+            "unnoticed. Apply a targeted plan by hand, outside CI (nothing was sent)"
+        )
+    check_fresh(saved, state, desired.inputs_digest, now)
+    drift = None
+    if saved.refreshed_at is not None:
+        drift = read_drift()
+        if _drift_key(drift) != _drift_key(saved.drift):
+            raise StalePlanError(
+                "EngageLab changed since this plan was made with --refresh (its drift is not "
+                "the same any more); run `reconcile plan --refresh` again and review it"
+            )
+    rebuilt = make_plan(
+        desired,  # bodies do not depend on the clock; only warnings do
+        state,
+        saved.created_at,
+        settings,
+        targets=saved.targets or None,
+        drift=drift,
+    )
+    if rebuilt.settings.environment != saved.settings.environment:
+        made, here = (
+            saved.settings.environment or "(none)",
+            rebuilt.settings.environment or "(none)",
+        )
+        raise StalePlanError(
+            f"the saved plan was made for environment {made}, and this apply targets {here}: "
+            "nothing was sent. Plan again with the --env you mean to apply"
+        )
+    if rebuilt.settings != saved.settings:
+        raise StalePlanError(
+            f"the saved plan was made with other settings ({saved.settings}) than this "
+            f"environment's ({rebuilt.settings}); plan again with the same --env and options"
+        )
+    check_reproducible(saved, rebuilt)
+    check_fresh(rebuilt, state, desired.inputs_digest, now)  # expiry, from our own windows
+    check_verdicts_now(rebuilt, desired, state, settings, now, drift)
+    return rebuilt
+
+
+_TIME_VERDICTS = frozenset({Action.SENT, Action.FORGET, Action.EXPIRED})
+
+
+def check_verdicts_now(
+    rebuilt: Plan,
+    desired: DesiredState,
+    state: State,
+    settings: Settings,
+    now: datetime,
+    drift: tuple[DriftItem, ...] | None,
+) -> None:
+    """ "Already sent", "forget" and "expired" depend on the clock: decide them again on ours.
+
+    A plan made on a runner whose clock was fast could call a schedule sent that has not
+    finished here, turning its cancellation into a silent no-op."""
+    if not any(c.action in _TIME_VERDICTS for c in rebuilt.changes):
+        return
+    here = make_plan(desired, state, now, settings, targets=rebuilt.targets or None, drift=drift)
+    ours = {c.address: c.action for c in here.changes}
+    for change in rebuilt.changes:
+        if change.action in _TIME_VERDICTS and ours.get(change.address) is not change.action:
+            raise StalePlanError(
+                f"the saved plan calls {change.address} {change.action.value}, but by this "
+                f"machine's clock ({now:%Y-%m-%d %H:%M:%S} UTC) it is "
+                f"{ours.get(change.address, 'unchanged')}: was the plan made on a machine whose "
+                "clock was ahead? Run `reconcile plan` again and review it"
+            )
+
+
+def _drift_key(drift: tuple[DriftItem, ...]) -> list[tuple[object, ...]]:
+    return [
+        (d.address, d.kind.value, d.schedule_id, None if d.remote is None else digest(d.remote))
+        for d in drift
+    ]
