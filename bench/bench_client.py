@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from reconciler.api.client import ClientConfig, EngageLabClient
 from reconciler.api.ratelimit import RateLimiter
 from reconciler.emulator import Emulator, EmulatorConfig
-from tests.plugins.emulator import sample_push, sample_schedule
+from tests.support.emulator import sample_push, sample_schedule
 
 APP_KEY = "bench-app-key"
 SECRET = "bench-master-secret"  # a throwaway credential for the local emulator

@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from reconciler.emulator import Emulator, EmulatorConfig, FaultConfig  # noqa: E402
-from tests.campaign import write_project  # noqa: E402
-from tests.plugins.emulator import EMULATOR_NOW  # noqa: E402
+from tests.support.campaign import write_project  # noqa: E402
+from tests.support.emulator import EMULATOR_NOW  # noqa: E402
 
 ENTRY = "from reconciler.cli.main import entry; entry()"
 

@@ -17,24 +17,10 @@ import pytest
 
 from reconciler.emulator.config import ANSWER_VARIANTS, ANSWERS_ALL
 from reconciler.errors import ExitCode
-from tests.campaign import NOW, apply, run, write_project, writes
-from tests.plugins.emulator import EmulatorHandle
+from tests.support.campaign import NOW, apply, project, run, writes
+from tests.support.emulator import EmulatorHandle
 
-WEEKLY = (
-    '{periodical: {start: "2025-12-01 00:00:00", end: "2026-02-28 23:59:59", '
-    'time: "09:00:00", unit: week, points: [MON, FRI], zone: device}}'
-)
 VARIANTS = [*ANSWER_VARIANTS, ANSWERS_ALL]
-
-
-def project(root: Path, count: int = 3, fr: str = "Salut") -> None:
-    """Weekly periodicals (time_unit and point) plus Smart Push messages, in two plans."""
-    write_project(root, count, plan_id="weekly", trigger=WEEKLY, fr=fr)
-    weekly = root / "specs" / "weekly.yaml"  # one platform: a one-item list
-    weekly.write_text(weekly.read_text(encoding="utf-8").replace("[android, ios]", "[android]"))
-    write_project(root, count, plan_id="smart", fr=fr)
-    smart = root / "specs" / "smart.yaml"
-    smart.write_text(smart.read_text(encoding="utf-8").replace("msg_{n}", "smart_{n}"), "utf-8")
 
 
 def shows(emu: EmulatorHandle, variant: str) -> None:

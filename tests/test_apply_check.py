@@ -12,8 +12,8 @@ import pytest
 
 from reconciler.cli.main import main
 from reconciler.errors import ExitCode
-from tests.campaign import NOW, apply, run, write_project, writes
-from tests.plugins.emulator import EmulatorHandle
+from tests.support.campaign import NOW, apply, run, write_project, writes
+from tests.support.emulator import EmulatorHandle
 
 
 def saved(emu: EmulatorHandle, root: Path, *extra: str) -> Path:

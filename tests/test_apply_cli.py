@@ -22,8 +22,8 @@ import pytest
 from reconciler.cli.main import main
 from reconciler.errors import ExitCode
 from reconciler.state.store import StateStore
-from tests.campaign import NOW, SINGLE, apply, daily, write_project, writes
-from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
+from tests.support.campaign import NOW, SINGLE, apply, daily, write_project, writes
+from tests.support.emulator import EMULATOR_NOW, EmulatorHandle
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,6 +170,7 @@ def test_lost_immediate_send_is_never_recreated(env: EmulatorHandle, tmp_path: P
     assert len(posts) == 1
 
 
+@pytest.mark.slow
 def test_fault_storm_converges_without_duplicates(env: EmulatorHandle, tmp_path: Path) -> None:
     write_project(tmp_path, 40)
     env.set_faults(
@@ -234,6 +235,7 @@ def slow_writes(env: EmulatorHandle) -> Iterator[EmulatorHandle]:
     yield env
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [1, 2, 5, 9, 14])
 def test_kill_at_any_point_then_rerun_converges(
     slow_writes: EmulatorHandle, tmp_path: Path, kill_after: int
@@ -441,6 +443,7 @@ def test_an_edited_saved_plan_is_refused_before_any_call(
     assert env.calls() == []
 
 
+@pytest.mark.slow
 def test_no_write_at_all_when_the_safety_listing_fails(env: EmulatorHandle, tmp_path: Path) -> None:
     write_project(tmp_path, 1)
     env.set_faults(script=[{"method": "GET", "path": "/v4/schedules", "kind": "503"}] * 8)
@@ -490,6 +493,7 @@ def test_output_to_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
     assert "internal error" not in err
 
 
+@pytest.mark.slow
 def test_two_concurrent_applies_one_is_refused_and_nothing_is_corrupted(
     slow_writes: EmulatorHandle, tmp_path: Path
 ) -> None:
@@ -556,7 +560,7 @@ def test_forged_blockers_and_windows_do_not_open_the_send_gate(
 def test_forged_drift_cannot_delete_a_schedule_of_another_team(
     env: EmulatorHandle, tmp_path: Path
 ) -> None:
-    from tests.plugins.emulator import sample_schedule
+    from tests.support.emulator import sample_schedule
 
     write_project(tmp_path, 1)
     assert apply(env, tmp_path) == ExitCode.OK

@@ -21,8 +21,8 @@ import pytest
 from reconciler.cli.main import main
 from reconciler.errors import ExitCode
 from reconciler.state.store import StateStore
-from tests.campaign import NOW, apply, daily, write_project, writes
-from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
+from tests.support.campaign import NOW, apply, daily, write_project, writes
+from tests.support.emulator import EMULATOR_NOW, EmulatorHandle
 
 REPO = Path(__file__).resolve().parents[1]
 SETTLE = timedelta(seconds=121)  # just past the default create settle time (120 s)
@@ -45,6 +45,7 @@ def _state(root: Path) -> StateStore:
 # --- 1. a slow create that the server commits after the client gave up ------------------------
 
 
+@pytest.mark.slow
 def test_a_create_committed_late_is_not_sent_again_before_the_settle_time(
     env: EmulatorHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -64,6 +65,7 @@ def test_a_create_committed_late_is_not_sent_again_before_the_settle_time(
     assert _posts(env) == 1 and env.names() == {"msg_00": 1}
 
 
+@pytest.mark.slow
 def test_a_late_copy_that_lands_after_the_re_create_is_deleted_by_the_next_apply(
     env: EmulatorHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -99,6 +101,7 @@ def test_a_late_copy_that_lands_after_the_re_create_is_deleted_by_the_next_apply
 # --- 2. the post-create duplicate check is persisted ----------------------------------------
 
 
+@pytest.mark.slow
 def test_a_failed_post_create_check_stays_pending_until_a_later_apply_makes_it(
     env: EmulatorHandle,
     tmp_path: Path,
@@ -435,6 +438,7 @@ def _rename(root: Path) -> None:
     spec.write_text(spec.read_text().replace("name: msg_", "name: promo_"), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_a_rename_while_the_old_create_may_still_land_waits_for_the_settle_time(
     env: EmulatorHandle, tmp_path: Path
 ) -> None:
@@ -508,6 +512,7 @@ def test_a_saved_plan_for_one_environment_is_refused_for_another(
     assert apply(env, tmp_path, str(plan_file), "--env", "staging") == ExitCode.OK
 
 
+@pytest.mark.slow
 def test_an_update_committed_late_never_overwrites_a_newer_one(
     env: EmulatorHandle, tmp_path: Path
 ) -> None:

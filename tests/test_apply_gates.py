@@ -10,7 +10,7 @@ from reconciler.apply.applier import ApplyOptions, preflight, too_late
 from reconciler.errors import BlockedError
 from reconciler.plan.planner import Action, Change, Plan, build_plan
 from reconciler.settings import Settings
-from tests.test_plan_factories import NOW, desired, dplan, record, sched, state
+from tests.support.plans import NOW, desired, dplan, record, sched, state
 
 # The exact backup_time window (teams who know Smart Push never sends before backup_time).
 UTC = Settings(smart_window="backup_time")

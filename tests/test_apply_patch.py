@@ -14,8 +14,8 @@ import pytest
 
 from reconciler.api.client import EngageLabClient
 from reconciler.errors import ExitCode
-from tests.campaign import apply, daily, write_project
-from tests.plugins.emulator import EmulatorHandle
+from tests.support.campaign import apply, daily, write_project
+from tests.support.emulator import EmulatorHandle
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from reconciler.checks.findings import CheckResult, audience_keys, in_quiet, parse_hhmm, run_checks
 from reconciler.settings import Settings
 from reconciler.spec.desired import DesiredSchedule, DesiredState
-from tests.test_plan_factories import NOW, desired, sched
+from tests.support.plans import NOW, desired, sched
 
 
 def smart(name: str, backup: str, **kw: Any) -> DesiredSchedule:

@@ -22,12 +22,13 @@ import pytest
 import yaml
 
 from reconciler.scaffold import scaffold
-from tests.campaign import NOW, write_project
-from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
+from tests.support.campaign import NOW, write_project
+from tests.support.emulator import EMULATOR_NOW, EmulatorHandle
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / ".ci" / "reconcile-ci.sh"
 APPLY = ".github/workflows/reconcile-apply.yml"
+pytestmark = pytest.mark.slow  # git and bash subprocesses: about a minute in all
 BRANCH = "reconcile-state"  # RECONCILE_STATE_BRANCH in the state-branch tests
 BLOCKED_NOW = "2025-12-09T12:00:00+00:00"  # msg_00's local day has begun in UTC+14
 GIT_ENV = {

@@ -14,7 +14,7 @@ from reconciler import engagelab as api
 from reconciler.api.client import ClientConfig, EngageLabClient
 from reconciler.api.ratelimit import RateLimiter
 from reconciler.errors import ApiError, ConfigError
-from tests.test_client import (
+from tests.support.fake_http import (
     APP_KEY,
     NOT_RETRYABLE,
     RETRYABLE,

@@ -25,7 +25,7 @@ from reconciler.api.client import ClientConfig, EngageLabClient
 from reconciler.api.ratelimit import RateLimiter
 from reconciler.cli.common import api_parent, client_config, project_parent
 from reconciler.errors import ApiError, ConfigError
-from tests.plugins.emulator import EmulatorHandle, sample_push, sample_schedule
+from tests.support.emulator import EmulatorHandle, sample_push, sample_schedule
 
 SCHEDULES = "/v4/schedules"
 
@@ -60,7 +60,7 @@ class RecordingLimiter(RateLimiter):
 def make_client(
     base_url: str, events: Events | None = None, *, app_key: str = "test-app-key", **over: Any
 ) -> EngageLabClient:
-    from tests.plugins.emulator import MASTER_SECRET
+    from tests.support.emulator import MASTER_SECRET
 
     values: dict[str, Any] = {
         "base_url": base_url,

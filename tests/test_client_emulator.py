@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from reconciler.api.client import ClientConfig, EngageLabClient
 from reconciler.api.ratelimit import RateLimiter
 from reconciler.errors import ApiError, ExitCode
-from tests.plugins.emulator import EmulatorHandle, sample_push, sample_schedule
+from tests.support.emulator import EmulatorHandle, sample_push, sample_schedule
 
 
 def schedule_body(name: str = "t1", plan_id: str = "p1") -> dict[str, Any]:

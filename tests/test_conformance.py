@@ -41,7 +41,7 @@ from reconciler.api.ratelimit import RateLimiter
 from reconciler.errors import ApiError
 from reconciler.remote.shape import UNREADABLE, normalise
 from reconciler.remote.stats import PLATFORM_GROUPS, build_report, merge_answers
-from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
+from tests.support.emulator import EMULATOR_NOW, EmulatorHandle
 
 FOLDER = Path(__file__).parent / "conformance"
 FIELDS = {"source", "note", "kind", "endpoint", "body"}

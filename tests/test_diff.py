@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.diff import DiffOp, FieldDiff, diff_bodies, natural_path
-from tests.test_plan_factories import COPY, body
+from tests.support.plans import COPY, body
 
 
 @pytest.mark.parametrize(

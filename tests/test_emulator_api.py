@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from reconciler import engagelab as api
-from tests.plugins.emulator import (
+from tests.support.emulator import (
     EMULATOR_NOW,
     MASTER_SECRET,
     EmulatorHandle,

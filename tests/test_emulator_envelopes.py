@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler import engagelab as api
-from tests.plugins.emulator import EmulatorHandle, sample_push, sample_schedule
+from tests.support.emulator import EmulatorHandle, sample_push, sample_schedule
 
 RATE_HEADERS = ("X-Rate-Limit-Quota", "X-Rate-Limit-Remaining", "X-Rate-Limit-Reset")
 

@@ -13,7 +13,7 @@ import pytest
 
 from reconciler import engagelab as api
 from reconciler.emulator import FaultConfig
-from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle, sample_schedule
+from tests.support.emulator import EMULATOR_NOW, EmulatorHandle, sample_schedule
 
 
 def _outcomes(emulator: EmulatorHandle) -> list[str]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.emulator import Emulator, EmulatorConfig
-from tests.plugins.emulator import EmulatorHandle, sample_schedule
+from tests.support.emulator import EmulatorHandle, sample_schedule
 
 
 def test_state_survives_a_restart(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from reconciler import engagelab as api
-from tests.plugins.emulator import EmulatorHandle, sample_push, sample_schedule
+from tests.support.emulator import EmulatorHandle, sample_push, sample_schedule
 
 
 def _periodical(unit: str, point: list[Any] | None, **extra: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 
 from reconciler import engagelab as api
 from reconciler.emulator.stats import CHANNEL_FUNNEL, TYPE_FUNNEL, plan_figures
-from tests.plugins.emulator import EmulatorHandle
+from tests.support.emulator import EmulatorHandle
 
 
 def _stats(emulator: EmulatorHandle, ids: str, start: str, end: str) -> Any:

@@ -10,7 +10,7 @@ from reconciler import engagelab as api
 from reconciler.emulator.persist import restore, snapshot
 from reconciler.emulator.store import Store
 from reconciler.emulator.validate import ApiError
-from tests.plugins.emulator import EMULATOR_NOW, sample_schedule
+from tests.support.emulator import EMULATOR_NOW, sample_schedule
 
 
 def _store(seed: int = 0, quota: int = api.SCHEDULE_QUOTA_DEFAULT) -> Store:

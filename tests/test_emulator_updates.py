@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from reconciler import engagelab as api
-from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle, sample_push, sample_schedule
+from tests.support.emulator import EMULATOR_NOW, EmulatorHandle, sample_push, sample_schedule
 
 # Started ten days before EMULATOR_NOW (2025-11-20 12:00 UTC), daily until January.
 RUNNING = {

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reconciler import engagelab as api
-from tests.plugins.emulator import EmulatorHandle, sample_push, sample_schedule
+from tests.support.emulator import EmulatorHandle, sample_push, sample_schedule
 
 Mutator = Callable[[dict[str, Any]], None]
 

@@ -12,7 +12,7 @@ from reconciler import engagelab as api
 from reconciler.cli.emulator import build_config
 from reconciler.emulator import ANSWER_VARIANTS, EmulatorConfig, parse_answers
 from reconciler.errors import ConfigError
-from tests.plugins.emulator import EmulatorHandle, sample_push, sample_schedule
+from tests.support.emulator import EmulatorHandle, sample_push, sample_schedule
 
 WEEKLY = {
     "periodical": {

@@ -15,7 +15,7 @@ from reconciler.state.model import (
     ScheduleCreated,
     apply_event,
 )
-from tests.test_drift import body, remote, state_with
+from tests.support.drift import body, remote, state_with
 
 NOW = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -13,9 +13,8 @@ from reconciler.errors import ExitCode
 from reconciler.settings import Settings
 from reconciler.spec.loader import load_desired
 from reconciler.state.store import StateStore
-from tests.campaign import apply, run, write_project, writes
-from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
-from tests.test_refresh_cli import ids
+from tests.support.campaign import apply, ids, run, write_project, writes
+from tests.support.emulator import EMULATOR_NOW, EmulatorHandle
 
 
 def spec_body(root: Path, name: str) -> dict[str, Any]:

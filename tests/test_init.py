@@ -14,7 +14,7 @@ from reconciler.cli.main import main
 from reconciler.config.toml import read_config
 from reconciler.errors import ExitCode
 from reconciler.scaffold import pinned_install, render, scaffold
-from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
+from tests.support.emulator import EMULATOR_NOW, EmulatorHandle
 
 NOW = EMULATOR_NOW.isoformat()
 EXPECTED = {

@@ -12,7 +12,7 @@ from reconciler.errors import ConfigError
 from reconciler.plan.planner import Action, Change, Plan, build_plan
 from reconciler.settings import Settings
 from reconciler.state.model import Intent
-from tests.test_plan_factories import (
+from tests.support.plans import (
     COPY,
     NOW,
     desired,

@@ -8,7 +8,7 @@ from reconciler.plan.planner import build_plan
 from reconciler.settings import Settings
 from reconciler.spec.desired import DesiredState
 from reconciler.views.plan import to_markdown, to_text
-from tests.test_plan_factories import NOW, desired, dplan, record, sched, state
+from tests.support.plans import NOW, desired, dplan, record, sched, state
 
 LATE = "2025-12-10 23:30:00"
 

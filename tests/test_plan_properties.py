@@ -23,7 +23,7 @@ from reconciler.state.model import (
     apply_event,
 )
 from reconciler.views.plan import to_json
-from tests.test_plan_factories import COPY, NOW, desired, dplan, record, sched, state
+from tests.support.plans import COPY, NOW, desired, dplan, record, sched, state
 
 NAMES = ("a", "b", "c", "d")
 TIMES = ("now", "2025-11-29 09:00:00", "2025-12-01 12:00:00", "2025-12-20 09:00:00")

@@ -78,6 +78,7 @@ def test_install_block_is_the_readme_first_command() -> None:
     assert install[0].startswith(first.removesuffix(" && .venv/bin/reconcile plan"))
 
 
+@pytest.mark.slow
 def test_walkthrough_runs_as_written_against_the_emulator(tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
     assert (bin_dir / "reconcile").exists(), f"no reconcile entry point in {bin_dir}"

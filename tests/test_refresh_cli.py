@@ -14,13 +14,8 @@ import pytest
 
 from reconciler.errors import ExitCode
 from reconciler.state.store import StateStore
-from tests.campaign import NOW, apply, run, write_project, writes
-from tests.plugins.emulator import EmulatorHandle, sample_push, sample_schedule
-
-
-def ids(root: Path) -> dict[str, str | None]:
-    state = StateStore(root / "state" / "default.json").load()
-    return {name: rec.schedule_id for name, rec in state.schedules.items()}
+from tests.support.campaign import NOW, apply, ids, run, write_project, writes
+from tests.support.emulator import EmulatorHandle, sample_push, sample_schedule
 
 
 def drift_of(

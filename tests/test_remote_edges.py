@@ -20,9 +20,8 @@ from reconciler.emulator import variants
 from reconciler.emulator.store import _not_found
 from reconciler.emulator.validate import ApiError as EmulatorError
 from reconciler.errors import ExitCode
-from tests.campaign import apply, run, writes
-from tests.plugins.emulator import EmulatorHandle
-from tests.test_answer_variants import project
+from tests.support.campaign import apply, project, run, writes
+from tests.support.emulator import EmulatorHandle
 
 Edit = Callable[[dict[str, Any]], None]
 

@@ -13,7 +13,7 @@ from reconciler.plan.planner import Plan, build_plan
 from reconciler.plan.saved import PlanFileError, check_fresh, load_plan, save_plan
 from reconciler.state.model import State
 from reconciler.views.plan import to_json
-from tests.test_plan_factories import NOW, desired, sched, state
+from tests.support.plans import NOW, desired, sched, state
 
 
 def made() -> tuple[Plan, State, str]:

@@ -19,7 +19,7 @@ from reconciler.api.client import ClientConfig
 from reconciler.cli.main import main
 from reconciler.config.toml import read_config
 from reconciler.errors import ConfigError, ReconcileError
-from tests.campaign import write_project
+from tests.support.campaign import write_project
 
 APP_KEY = "AppKey-7d1f0c2b9e4a"
 SECRET = "Sekr1t-Zq9xK2-master-0042"

@@ -18,8 +18,8 @@ from reconciler import engagelab as api
 from reconciler.emulator.stats import plan_figures
 from reconciler.errors import ExitCode
 from reconciler.remote.stats import normalize
-from tests.campaign import apply, run, write_project
-from tests.plugins.emulator import EmulatorHandle
+from tests.support.campaign import apply, run, write_project
+from tests.support.emulator import EmulatorHandle
 
 PLANS = [f"camp_{i:02d}" for i in range(22)]  # more than STATS_MAX_PLAN_IDS
 START, END = date(2025, 9, 1), date(2025, 11, 15)  # 76 days: 3 windows

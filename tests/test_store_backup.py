@@ -7,8 +7,8 @@ from pathlib import Path
 
 from reconciler.errors import ExitCode
 from reconciler.state.store import StateStore
-from tests.campaign import apply, schedule_created, write_project
-from tests.plugins.emulator import EmulatorHandle
+from tests.support.campaign import apply, schedule_created, write_project
+from tests.support.emulator import EmulatorHandle
 
 
 def test_a_compaction_keeps_the_snapshot_file_as_it_was(tmp_path: Path) -> None:

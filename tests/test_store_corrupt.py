@@ -12,7 +12,7 @@ import pytest
 from reconciler.errors import StateError
 from reconciler.state.model import State
 from reconciler.state.store import StateStore
-from tests.campaign import schedule_created
+from tests.support.campaign import schedule_created
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from reconciler.checks.timeline import (
     to_text,
 )
 from reconciler.settings import Settings
-from tests.test_plan_factories import NOW, desired, dplan, sched
+from tests.support.plans import NOW, desired, dplan, sched
 
 WEEKLY = {
     "periodical": {

@@ -12,7 +12,7 @@ from reconciler.views.plan import (
     to_markdown_comments,
     to_text,
 )
-from tests.test_plan_factories import COPY, NOW, desired, dplan, record, sched, state
+from tests.support.plans import COPY, NOW, desired, dplan, record, sched, state
 
 
 def mixed_plan() -> Plan:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from reconciler.cli.main import main
 from reconciler.state.model import ScheduleCreated
-from tests.plugins.emulator import EMULATOR_NOW, EmulatorHandle
+from reconciler.state.store import StateStore
+from tests.support.emulator import EMULATOR_NOW, EmulatorHandle
 
 NOW = EMULATOR_NOW.isoformat()
 SPEC = """\
@@ -81,3 +82,24 @@ def apply(emu: EmulatorHandle, root: Path, *extra: str, now: str = NOW) -> int:
 def writes(emu: EmulatorHandle, since: int = 0) -> list[tuple[str, str]]:
     """The write calls the emulator received (method, path), from call number `since`."""
     return [(c.method, c.path) for c in emu.calls()[since:] if c.method != "GET"]
+
+
+WEEKLY = (
+    '{periodical: {start: "2025-12-01 00:00:00", end: "2026-02-28 23:59:59", '
+    'time: "09:00:00", unit: week, points: [MON, FRI], zone: device}}'
+)
+
+
+def project(root: Path, count: int = 3, fr: str = "Salut") -> None:
+    """Weekly periodicals (time_unit and point) plus Smart Push messages, in two plans."""
+    write_project(root, count, plan_id="weekly", trigger=WEEKLY, fr=fr)
+    weekly = root / "specs" / "weekly.yaml"  # one platform: a one-item list
+    weekly.write_text(weekly.read_text(encoding="utf-8").replace("[android, ios]", "[android]"))
+    write_project(root, count, plan_id="smart", fr=fr)
+    smart = root / "specs" / "smart.yaml"
+    smart.write_text(smart.read_text(encoding="utf-8").replace("msg_{n}", "smart_{n}"), "utf-8")
+
+
+def ids(root: Path) -> dict[str, str | None]:
+    state = StateStore(root / "state" / "default.json").load()
+    return {name: rec.schedule_id for name, rec in state.schedules.items()}

@@ -1,0 +1,1 @@
+"""Test support, not tests: fixtures, factories and helpers shared by the test modules."""
