@@ -1,20 +1,21 @@
-"""reconciler.checks.timeline: the model, and the Mermaid gantt chart checked structurally."""
+"""The firing timeline (checks.timeline) and its views (views.timeline), the gantt checked
+structurally."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
-from reconciler.checks.timeline import (
+from reconciler.checks.timeline import build_timeline
+from reconciler.settings import Settings
+from reconciler.views.timeline import (
     MAX_TASKS,
-    build_timeline,
     mermaid_safe,
     to_json,
     to_markdown,
     to_mermaid,
     to_text,
 )
-from reconciler.settings import Settings
 from tests.support.plans import NOW, desired, dplan, sched
 
 WEEKLY = {

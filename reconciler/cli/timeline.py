@@ -14,6 +14,7 @@ from reconciler.checks.findings import run_checks
 from reconciler.cli.common import err, out, project_parent
 from reconciler.cli.workflows import load_or_report
 from reconciler.errors import ConfigError, ExitCode
+from reconciler.views import timeline as timeline_views
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("name", nargs="?", help="a plan id; shell-style wildcards allowed")
     parser.add_argument(
         "--format",
-        choices=("text", "markdown", "json"),
+        choices=timeline_views.FORMATS,
         default="text",
         help="text for terminals (default); markdown (Mermaid) for pull requests; json",
     )
@@ -51,10 +52,5 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "text":
             err(f"{result.level}: {result}")
     entries = timeline.build_timeline(desired, settings, now, campaigns=set(campaigns), flags=flags)
-    if args.format == "json":
-        out(timeline.to_json(entries, now))
-    elif args.format == "markdown":
-        out(timeline.to_markdown(entries, now))
-    else:
-        out(timeline.to_text(entries, now))
+    out(timeline_views.render(entries, now, args.format))
     return int(ExitCode.OK)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 
 from reconciler.api.client import ClientConfig, EngageLabClient
@@ -25,7 +25,7 @@ from reconciler.spec.desired import DesiredState
 from reconciler.spec.loader import load_desired
 from reconciler.state.model import State
 from reconciler.state.store import StateStore
-from reconciler.views.plan import diff_line, to_json, to_markdown, to_text
+from reconciler.views.plan import drift_lines, to_json, to_markdown, to_text
 
 FORMATS = ("text", "markdown", "json")
 
@@ -89,15 +89,6 @@ def read_drift(
     """Read EngageLab (GETs only) and compare it with `state`."""
     snapshot = asyncio.run(_read(common.client_config(args), state, now, settings))
     return detect_drift(state, snapshot, owned(desired), now, settings)
-
-
-def drift_lines(items: Iterable[DriftItem]) -> list[str]:
-    """Recorded -> remote, for people: the diffs read from the state's body to EngageLab's."""
-    out: list[str] = []
-    for item in items:
-        out.append(f"  ~ {item.address}: {item.kind.value}: {item.detail}")
-        out += [f"      {diff_line(d)}" for d in item.diffs]
-    return out
 
 
 def refresh_only(args: argparse.Namespace, command: str) -> int:

@@ -9,14 +9,15 @@ import html
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from reconciler.checks.timeline import MAX_TASKS, to_mermaid
 from reconciler.diff import DiffOp, FieldDiff, natural_path
 from reconciler.plan.planner import Action, Change, Plan, Window
 from reconciler.plan.saved import plan_json
+from reconciler.remote.drift import DriftItem
 from reconciler.timing import format_utc
+from reconciler.views.timeline import MAX_TASKS, to_mermaid
 
 MAX_COMMENT_CHARS = 65_000  # GitHub refuses comment bodies over 65,536 characters
 MAX_LISTED = 50  # blockers/warnings shown in a PR comment header before "and N more"
@@ -415,3 +416,12 @@ def to_markdown_comments(plan: Plan, limit: int = MAX_COMMENT_CHARS) -> list[str
 def to_json(plan: Plan) -> str:
     """format_version 1, sorted keys, byte-stable: the saved-plan file format too."""
     return plan_json(plan)
+
+
+def drift_lines(items: Iterable[DriftItem]) -> list[str]:
+    """Recorded -> remote, for people: the diffs read from the state's body to EngageLab's."""
+    out: list[str] = []
+    for item in items:
+        out.append(f"  ~ {item.address}: {item.kind.value}: {item.detail}")
+        out += [f"      {diff_line(d)}" for d in item.diffs]
+    return out
