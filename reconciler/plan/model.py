@@ -23,7 +23,7 @@ NO_LINEAGE = ""  # the plan was made against an empty state (serial 0, no file y
 class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
-    REPLACE = "replace"  # trigger kind changed: create the new task, then delete the old one
+    REPLACE = "replace"  # the trigger kind changed: delete the old task, then create the new one
     DELETE = "delete"
     RETIRE = "retire"  # a plan left the specs; EngageLab plans cannot be deleted. No call.
     SENT = "sent"  # the recorded send time has passed: editing changes nothing. No call.
@@ -59,23 +59,27 @@ class Window(_Frozen):
 
 
 class Change(_Frozen):
-    address: str
-    kind: Literal["plan", "schedule"]
-    action: Action
-    reason: str  # for people only
-    plan_id: str
-    schedule_id: str | None = None  # the remote id an update/replace/delete acts on
-    superseded: tuple[str, ...] = ()  # older remote copies to delete (an interrupted replace)
-    before: dict[str, Any] | None = None  # body last applied
-    after: dict[str, Any] | None = None  # exact body to send; the applier never re-renders
-    diffs: tuple[FieldDiff, ...] = ()
-    window: Window | None = None  # of `after` when there is one, else of `before`
-    language_copy: dict[str, dict[str, str]] = {}  # language -> {"title", "alert"}; views
-    default_language: str | None = None
-    digest_before: str | None = None
-    digest_after: str | None = None
-    renamed_from: str | None = None
-    renamed_to: str | None = None
+    """One planned change. Each field says who reads it: the applier (apply/), the gates
+    (plan/gates.py, apply's preflight), the views (views/), saved-plan verification
+    (plan/saved.py compares address, action, digest_after, schedule_id and superseded)."""
+
+    address: str  # all; the one name of a resource ("plan.<id>", "schedule.<name>")
+    kind: Literal["plan", "schedule"]  # all
+    action: Action  # all
+    reason: str  # views only: for people
+    plan_id: str  # applier (records, creates), views
+    schedule_id: str | None = None  # applier: the remote id an update/replace/delete acts on
+    superseded: tuple[str, ...] = ()  # applier: older remote copies to delete (a replace left)
+    before: dict[str, Any] | None = None  # gates (the version being changed), applier, views
+    after: dict[str, Any] | None = None  # applier: the exact body to send, never re-rendered
+    diffs: tuple[FieldDiff, ...] = ()  # views
+    window: Window | None = None  # gates and views: of `after` if there is one, else `before`
+    language_copy: dict[str, dict[str, str]] = {}  # views: language -> {"title", "alert"}
+    default_language: str | None = None  # views
+    digest_before: str | None = None  # applier: is the live version the recorded one?
+    digest_after: str | None = None  # applier (adopt, verify), saved-plan verification
+    renamed_from: str | None = None  # applier (the old name's copies), views
+    renamed_to: str | None = None  # views
 
 
 class Blocker(_Frozen):

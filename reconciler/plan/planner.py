@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from reconciler.addresses import plan_address
 from reconciler.canonical import digest
 from reconciler.checks.findings import run_checks
 from reconciler.checks.timeline import build_timeline
@@ -91,7 +92,7 @@ def _plan_changes(desired: DesiredState, state: State) -> tuple[list[Change], in
     for pid in sorted(set(desired.plans) | set(state.plans)):
         want, rec = desired.plans.get(pid), state.plans.get(pid)
         before = None if rec is None else {"plan_id": pid, "plan_description": rec.description}
-        common: dict[str, Any] = {"address": f"plan.{pid}", "kind": "plan", "plan_id": pid}
+        common: dict[str, Any] = {"address": plan_address(pid), "kind": "plan", "plan_id": pid}
         if want is not None and (rec is None or rec.retired_at is not None):
             reason = (
                 "new push plan"
@@ -307,7 +308,7 @@ def _detect_renames(changes: list[Change], now: datetime, settings: Settings) ->
 def _restrict(
     changes: list[Change], targets: Collection[str], desired: DesiredState, state: State
 ) -> list[Change]:
-    known = {p.address for p in desired.plans.values()} | {f"plan.{p}" for p in state.plans}
+    known = {p.address for p in desired.plans.values()} | {plan_address(p) for p in state.plans}
     known |= {s.address for s in desired.schedules.values()}
     known |= {r.address for r in state.schedules.values()}
     unknown = sorted(set(targets) - known)
@@ -324,7 +325,7 @@ def _restrict(
             chosen.update(a for a in (c.renamed_from, c.renamed_to) if a)
     kept = [c for c in changes if c.address in chosen]
     # A schedule cannot be created under a plan that does not exist yet.
-    needed = {f"plan.{c.plan_id}" for c in kept if c.kind == "schedule" and c.after}
+    needed = {plan_address(c.plan_id) for c in kept if c.kind == "schedule" and c.after}
     return [
         c
         for c in changes

@@ -20,6 +20,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict
 
 from reconciler import engagelab as api
+from reconciler.addresses import plan_address, schedule_address, split_address
 from reconciler.canonical import digest
 from reconciler.diff import FieldDiff, diff_bodies
 from reconciler.remote.shape import UNREADABLE, comparable
@@ -264,7 +265,7 @@ def _created(
             if (reason := unreadable(item)) is not None:
                 out.append(
                     DriftItem(
-                        address=f"schedule.{name}",
+                        address=schedule_address(name),
                         kind=DriftKind.UNREADABLE,
                         detail=f"schedule_id {sid}, live under a spec-owned name, cannot be "
                         f"read ({reason}); it is not adopted",
@@ -287,7 +288,7 @@ def _created(
                 )
             out.append(
                 DriftItem(
-                    address=f"schedule.{name}",
+                    address=schedule_address(name),
                     kind=DriftKind.CREATED,
                     detail=f"schedule_id {sid}: {why}; {hint}",
                     schedule_id=sid,
@@ -303,7 +304,7 @@ def _plan_drift(state: State, remote_plans: Mapping[str, str]) -> list[DriftItem
     for pid, rec in state.plans.items():
         if rec.retired_at is not None:
             continue  # left the specs: what EngageLab says about it no longer matters
-        address = f"plan.{pid}"
+        address = plan_address(pid)
         if pid not in remote_plans:
             out.append(
                 DriftItem(
@@ -364,7 +365,7 @@ def accept_events(state: State, drift: Iterable[DriftItem], now: datetime) -> li
     """
     events: list[Event] = []
     for item in drift:
-        kind, name = item.address.split(".", 1)
+        kind, name = split_address(item.address)
         if kind == "plan":
             if item.kind is DriftKind.EDITED and item.remote is not None:
                 description = str(item.remote["plan_description"])

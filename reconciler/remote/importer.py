@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from reconciler.addresses import schedule_address
 from reconciler.errors import ConfigError
 from reconciler.remote.drift import adopt_event, body_of, made_by, plan_id_of, unreadable
 from reconciler.state.model import Event, PlanUpserted, State
@@ -41,7 +42,7 @@ def import_schedule(
     now: datetime,
 ) -> ImportResult:
     """Record remote `schedule_id` as schedule.<name>. `desired_schedules`: name -> plan id."""
-    address = f"schedule.{name}"
+    address = schedule_address(name)
     if remote is None:
         raise ConfigError(
             f"EngageLab has no live schedule {schedule_id} (expired, deleted, or another AppKey "

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from reconciler.addresses import plan_address, schedule_address
 from reconciler.errors import Problem
 
 TriggerKind = Literal["intelligent", "single", "periodical"]
@@ -35,7 +36,7 @@ class DesiredPlan:
 
     @property
     def address(self) -> str:
-        return f"plan.{self.plan_id}"
+        return plan_address(self.plan_id)
 
     def body(self) -> dict[str, str]:
         """The exact `POST /v4/push_plan` body."""
@@ -56,7 +57,7 @@ class DesiredSchedule:
 
     @property
     def address(self) -> str:
-        return f"schedule.{self.name}"
+        return schedule_address(self.name)
 
     @property
     def trigger(self) -> Mapping[str, Any]:

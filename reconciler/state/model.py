@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reconciler.addresses import schedule_address
 from reconciler.spec.desired import TriggerKind
 
 STATE_VERSION = 1
@@ -66,7 +67,7 @@ class ScheduleRecord(_Frozen):
 
     @property
     def address(self) -> str:
-        return f"schedule.{self.name}"
+        return schedule_address(self.name)
 
 
 class Target(_Frozen):
