@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from typing import Any
 
@@ -140,71 +142,128 @@ def _schedule_change(
         and not rec.superseded
     ):
         return None
-    common: dict[str, Any] = {"kind": "schedule"}
-    if want is not None:
-        win = window_for(want.trigger, settings, now)
-        common |= {
-            "address": want.address,
-            "plan_id": want.plan_id,
-            "after": dict(want.body),
-            "digest_after": want.digest,
-            "window": window_model(want.trigger, settings, now),
-            "language_copy": {lang: dict(fields) for lang, fields in want.copy.items()},
-            "default_language": want.default_language,
-        }
     if rec is None:
-        if want is None:
-            return None
-        if want.body.get("enabled", True) is False:
-            return Change(**common, action=Action.NOOP, reason="disabled in the spec; not created")
-        if win.is_over(now, None):
-            where = "everywhere " if win.device_local else ""
-            reason = (
-                f"{describe_time(want.trigger)} passed {where}on {utc_text(win.last)}"
-                "; remove it from the specs or move its time"
-            )
-            return Change(**common, action=Action.EXPIRED, reason=reason)
-        return Change(**common, action=Action.CREATE, reason=f"new in plan {want.plan_id}")
-
-    common |= {
-        "schedule_id": rec.schedule_id,
-        "superseded": rec.superseded,
-        "before": rec.body,
-        "digest_before": rec.digest,
-    }
+        return None if want is None else _new_schedule(want, now, settings)
     if want is None:
-        common |= {"address": rec.address, "plan_id": rec.plan_id}
-    old_win = None if rec.body is None else window_for(rec.body["trigger"], settings, now)
-    if want is None and old_win is not None and rec.body is not None:
-        common["window"] = window_model(rec.body["trigger"], settings, now)
-    diffs = diff_bodies(rec.body, dict(want.body)) if want and rec.body is not None else ()
-    if diffs:
-        common["diffs"] = diffs
-    interrupted = (
+        return _left_schedule(rec, now, settings)
+    return _changed_schedule(want, rec, now, settings)
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What a schedule change says about both sides: built once, given to Change by name."""
+
+    address: str
+    plan_id: str
+    window: Window | None = None
+    after: dict[str, Any] | None = None
+    digest_after: str | None = None
+    language_copy: Mapping[str, Mapping[str, str]] = dataclass_field(default_factory=dict)
+    default_language: str | None = None
+    schedule_id: str | None = None
+    superseded: tuple[str, ...] = ()
+    before: dict[str, Any] | None = None
+    digest_before: str | None = None
+    diffs: tuple[FieldDiff, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        want: DesiredSchedule | None,
+        rec: ScheduleRecord | None,
+        now: datetime,
+        settings: Settings,
+    ) -> _Facts:
+        before = rec.body if rec is not None else None
+        trigger = want.trigger if want is not None else (before or {}).get("trigger")
+        return cls(
+            address=want.address if want is not None else rec.address if rec else "",
+            plan_id=want.plan_id if want is not None else rec.plan_id if rec else "",
+            window=None if trigger is None else window_model(trigger, settings, now),
+            after=None if want is None else dict(want.body),
+            digest_after=None if want is None else want.digest,
+            language_copy={} if want is None else {k: dict(v) for k, v in want.copy.items()},
+            default_language=None if want is None else want.default_language,
+            schedule_id=None if rec is None else rec.schedule_id,
+            superseded=() if rec is None else rec.superseded,
+            before=before,
+            digest_before=None if rec is None else rec.digest,
+            diffs=diff_bodies(before, dict(want.body)) if want and before is not None else (),
+        )
+
+    def change(self, action: Action, reason: str, *, schedule_id: str | None = None) -> Change:
+        """The Change, every field by name; `schedule_id` overrides the recorded id."""
+        return Change(
+            address=self.address,
+            kind="schedule",
+            action=action,
+            reason=reason,
+            plan_id=self.plan_id,
+            schedule_id=self.schedule_id if schedule_id is None else schedule_id or None,
+            superseded=self.superseded,
+            before=self.before,
+            after=self.after,
+            diffs=self.diffs,
+            window=self.window,
+            language_copy={k: dict(v) for k, v in self.language_copy.items()},
+            default_language=self.default_language,
+            digest_before=self.digest_before,
+            digest_after=self.digest_after,
+        )
+
+
+def _new_schedule(want: DesiredSchedule, now: datetime, settings: Settings) -> Change:
+    """In the specs, not in the state: created, unless disabled or already past everywhere."""
+    facts = _Facts.of(want, None, now, settings)
+    if want.body.get("enabled", True) is False:
+        return facts.change(Action.NOOP, "disabled in the spec; not created")
+    win = window_for(want.trigger, settings, now)
+    if win.is_over(now, None):
+        where = "everywhere " if win.device_local else ""
+        reason = (
+            f"{describe_time(want.trigger)} passed {where}on {utc_text(win.last)}"
+            "; remove it from the specs or move its time"
+        )
+        return facts.change(Action.EXPIRED, reason)
+    return facts.change(Action.CREATE, f"new in plan {want.plan_id}")
+
+
+def _interrupted(rec: ScheduleRecord) -> str:
+    if rec.intent is None:
+        return ""
+    return (
         f"a previous {rec.intent.action} was interrupted; the applier looks it up by name "
         "before acting"
-        if rec.intent is not None
-        else ""
     )
 
-    if want is None:
-        if (
-            rec.intent is None
-            and not rec.superseded
-            and old_win is not None
-            and old_win.is_over(now, rec.applied_at)
-        ):
-            return Change(
-                **common,
-                action=Action.FORGET,
-                reason="removed from the specs; it already went out and has expired on "
-                "EngageLab: dropped from state, no call",
-            )
-        reason = interrupted or "removed from the specs"
-        if old_win is not None and old_win.has_fired(now, rec.applied_at):
-            reason += "; it has begun sending in some time zones, deleting stops the rest"
-        return Change(**common, action=Action.DELETE, reason=reason)
 
+def _left_schedule(rec: ScheduleRecord, now: datetime, settings: Settings) -> Change:
+    """In the state, gone from the specs: forgotten once its firing is over, else deleted."""
+    facts = _Facts.of(None, rec, now, settings)
+    old_win = None if rec.body is None else window_for(rec.body["trigger"], settings, now)
+    if (
+        rec.intent is None
+        and not rec.superseded
+        and old_win is not None
+        and old_win.is_over(now, rec.applied_at)
+    ):
+        return facts.change(
+            Action.FORGET,
+            "removed from the specs; it already went out and has expired on EngageLab: "
+            "dropped from state, no call",
+        )
+    reason = _interrupted(rec) or "removed from the specs"
+    if old_win is not None and old_win.has_fired(now, rec.applied_at):
+        reason += "; it has begun sending in some time zones, deleting stops the rest"
+    return facts.change(Action.DELETE, reason)
+
+
+def _changed_schedule(
+    want: DesiredSchedule, rec: ScheduleRecord, now: datetime, settings: Settings
+) -> Change | None:
+    """In both: sent (no call), resumed, finished, replaced, updated, or up to date."""
+    facts = _Facts.of(want, rec, now, settings)
+    old_win = None if rec.body is None else window_for(rec.body["trigger"], settings, now)
     # Checked before any interrupted write is resumed: once the recorded version has begun
     # sending, changing it would reach some users twice, whatever was in flight before.
     fired = (
@@ -222,39 +281,34 @@ def _schedule_change(
                 f"{describe_time(rec.body['trigger'])} began sending on {utc_text(old_win.first)}"
             )
         )
-        return Change(
-            **common,
-            action=Action.SENT,
-            reason=f"already sent: {began}; editing it now would change nothing for users, so "
-            "no call is made (give it a new name to send it again)",
+        return facts.change(
+            Action.SENT,
+            f"already sent: {began}; editing it now would change nothing for users, so no "
+            "call is made (give it a new name to send it again)",
         )
     if rec.intent is not None or rec.schedule_id is None or rec.body is None:
         if rec.schedule_id is None or rec.intent is None or rec.intent.action == "delete":
-            reason = interrupted or "finishes an interrupted replace"
-            return Change(**common, action=Action.CREATE, reason=reason)
-        action = Action.UPDATE if rec.trigger_kind == want.trigger_kind else Action.REPLACE
-        return Change(**common, action=action, reason=interrupted)
-
-    if rec.digest == want.digest:
-        if rec.superseded:
-            # schedule_id None: the current task stays; only the superseded ids are deleted.
-            return Change(
-                **common | {"schedule_id": None},
-                action=Action.DELETE,
-                reason="finishes an interrupted replace: deletes the older copy still live",
+            return facts.change(
+                Action.CREATE, _interrupted(rec) or "finishes an interrupted replace"
             )
-        return None
-    if old_win is None:  # unreachable: a record without a body took the branch above
-        return Change(**common, action=Action.CREATE, reason="no body recorded")
-    if rec.trigger_kind != want.trigger_kind:
-        return Change(
-            **common,
-            action=Action.REPLACE,
-            reason=f"trigger kind changed from {rec.trigger_kind} to {want.trigger_kind}: "
-            "EngageLab cannot change it in place, so the old task is deleted, then the new "
-            "one created",
+        action = Action.UPDATE if rec.trigger_kind == want.trigger_kind else Action.REPLACE
+        return facts.change(action, _interrupted(rec))
+    if rec.digest == want.digest:
+        if not rec.superseded:
+            return None
+        # schedule_id "": the current task stays; only the superseded ids are deleted.
+        return facts.change(
+            Action.DELETE,
+            "finishes an interrupted replace: deletes the older copy still live",
+            schedule_id="",
         )
-    return Change(**common, action=Action.UPDATE, reason=_update_reason(diffs))
+    if rec.trigger_kind != want.trigger_kind:
+        return facts.change(
+            Action.REPLACE,
+            f"trigger kind changed from {rec.trigger_kind} to {want.trigger_kind}: EngageLab "
+            "cannot change it in place, so the old task is deleted, then the new one created",
+        )
+    return facts.change(Action.UPDATE, _update_reason(facts.diffs))
 
 
 def _blank(value: Any, derived: frozenset[str]) -> Any:
