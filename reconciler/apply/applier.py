@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 from reconciler.api.client import EngageLabClient
 from reconciler.apply.names import Listing, RemoteNames
@@ -22,15 +22,14 @@ from reconciler.errors import ApiError, BlockedError, ExitCode, ReconcileError, 
 from reconciler.plan.gates import lead_gate, window_for
 from reconciler.plan.planner import Action, Change, Plan
 from reconciler.remote.drift import (
-    BODY_KEYS,
     body_of,
     describe_owner,
     owner_of,
     unreadable,
     with_owner,
 )
+from reconciler.schedule_body import BODY_KEYS, trigger_kind_of
 from reconciler.settings import Settings
-from reconciler.spec.desired import TriggerKind
 from reconciler.state.model import (
     Intent,
     IntentCleared,
@@ -161,10 +160,6 @@ def too_late(change: Change, at: datetime, settings: Settings) -> str | None:
     if change.kind != "schedule":
         return None
     return lead_gate(change.action, change.before, change.after, at, settings)
-
-
-def _kind(body: Mapping[str, Any]) -> TriggerKind:
-    return cast(TriggerKind, next(iter(body["trigger"])))
 
 
 def _name(change: Change) -> str:
@@ -828,7 +823,7 @@ class Applier:
         if digest(body) == change.digest_after:
             self._note(change, Status.ADOPTED, f"found by name as schedule_id {schedule_id}")
             return
-        if _kind(body) != _kind(change.after):
+        if trigger_kind_of(body) != trigger_kind_of(change.after):
             self._note(
                 change,
                 Status.FAILED,
@@ -918,7 +913,7 @@ class Applier:
                 plan_id=change.plan_id,
                 body=change.after,
                 digest=change.digest_after or digest(change.after),
-                trigger_kind=_kind(change.after),
+                trigger_kind=trigger_kind_of(change.after),
                 at=self._clock(),
             )
         )
@@ -938,7 +933,7 @@ class Applier:
             schedule_id=schedule_id,
             body=dict(body),
             digest=digest(body),
-            trigger_kind=_kind(body),
+            trigger_kind=trigger_kind_of(body),
             at=self._clock(),
             verify_after=verify_after,
             uncertain=uncertain,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,8 +24,8 @@ from reconciler.addresses import plan_address, schedule_address, split_address
 from reconciler.canonical import digest
 from reconciler.diff import FieldDiff, diff_bodies
 from reconciler.remote.shape import UNREADABLE, comparable
+from reconciler.schedule_body import BODY_KEYS, trigger_kind_of
 from reconciler.settings import Settings
-from reconciler.spec.desired import TriggerKind
 from reconciler.state.model import (
     Event,
     PlanForgotten,
@@ -38,8 +38,6 @@ from reconciler.state.model import (
     apply_event,
 )
 from reconciler.timing import fire_window, format_utc
-
-BODY_KEYS = ("name", "enabled", "trigger", "push")  # what a schedule body is, remote or recorded
 
 
 class DriftKind(StrEnum):
@@ -142,13 +140,6 @@ def describe_owner(item: Mapping[str, Any], lineage: str) -> str:
     if isinstance(args, Mapping) and args.get(api.MANAGED_BY_KEY) == api.MANAGED_BY_VALUE:
         return "made by reconcile (a lost state, or another state file?)"
     return "made by another client"
-
-
-def trigger_kind_of(body: Mapping[str, Any]) -> TriggerKind:
-    kinds = [k for k in api.SCHEDULE_TRIGGER_KINDS if k in (body.get("trigger") or {})]
-    if len(kinds) != 1:
-        raise ValueError(f"schedule {body.get('name')!r} has no single known trigger kind")
-    return cast(TriggerKind, kinds[0])
 
 
 def plan_id_of(body: Mapping[str, Any], fallback: str) -> str:

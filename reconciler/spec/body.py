@@ -13,12 +13,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from reconciler import engagelab as api
 from reconciler.canonical import canonical_json
+from reconciler.schedule_body import kind_of_trigger
 from reconciler.settings import Settings
-from reconciler.spec.desired import DesiredSchedule, SourceRef, TriggerKind
+from reconciler.spec.desired import DesiredSchedule, SourceRef
 from reconciler.spec.diagnostics import Issue
 from reconciler.spec.model import REQUIRED, Message, SpecFile
 from reconciler.spec.rules import check_audience, check_trigger
@@ -123,7 +124,7 @@ def build_schedule(
         plan_id=spec.plan_id,
         body=body,
         digest=_body_digest(body, push_json),
-        trigger_kind=cast(TriggerKind, next(iter(trigger))),
+        trigger_kind=kind_of_trigger(trigger),
         copy={lang: copy[lang] for lang in languages},
         default_language=default_language,
         template=str(fields["template"]),

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from reconciler.addresses import plan_address, schedule_address
 from reconciler.errors import Problem
-
-TriggerKind = Literal["intelligent", "single", "periodical"]
+from reconciler.schedule_body import TriggerKind
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.addresses import schedule_address
-from reconciler.spec.desired import TriggerKind
+from reconciler.schedule_body import TriggerKind
 
 STATE_VERSION = 1
 
