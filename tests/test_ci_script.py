@@ -466,11 +466,21 @@ def fake_github(tmp_path: Path) -> Path:
     return fixtures
 
 
+def github_reviewed(campaign: Campaign, fixtures: Path) -> subprocess.CompletedProcess[str]:
+    """The step `github-reviewed reviewed` of the merge commit MERGE_SHA, with the fake gh."""
+    return campaign.ci(
+        "github-reviewed",
+        "reviewed",
+        PATH=f"{fixtures}{os.pathsep}{campaign.env()['PATH']}",
+        GITHUB_REPOSITORY="acme/campaigns",
+        GITHUB_SHA=MERGE_SHA,
+    )
+
+
 def test_github_takes_the_plan_of_the_pull_requests_own_run_never_a_planted_one(
     tmp_path: Path, campaign: Campaign
 ) -> None:
     fixtures = fake_github(tmp_path)
-    sha = MERGE_SHA
     later = "2025-11-20T11:59:00Z"  # each planted run is newer than the real one
     planted = [
         run_of(901, created_at=later, head_repository={"full_name": "mallory/campaigns"}),
@@ -483,13 +493,7 @@ def test_github_takes_the_plan_of_the_pull_requests_own_run_never_a_planted_one(
     runs = {"workflow_runs": [*planted, run_of(42), run_of(41)]}
     name = RUNS_FILE
     (fixtures / name).write_text(json.dumps(runs))
-    done = campaign.ci(
-        "github-reviewed",
-        "reviewed",
-        PATH=f"{fixtures}{os.pathsep}{campaign.env()['PATH']}",
-        GITHUB_REPOSITORY="acme/campaigns",
-        GITHUB_SHA=sha,
-    )
+    done = github_reviewed(campaign, fixtures)
     assert done.returncode == 0, done.stderr
     assert (campaign.work / "reviewed" / "default.json").read_text() == "from run 42"
     assert (campaign.work / "reviewed.pr").read_text().strip() == "7"
@@ -498,13 +502,7 @@ def test_github_takes_the_plan_of_the_pull_requests_own_run_never_a_planted_one(
     # Only planted runs: no reviewed plan at all (the apply then plans again, for approval).
     (fixtures / name).write_text(json.dumps({"workflow_runs": planted}))
     shutil.rmtree(campaign.work / "reviewed")
-    done = campaign.ci(
-        "github-reviewed",
-        "reviewed",
-        PATH=f"{fixtures}{os.pathsep}{campaign.env()['PATH']}",
-        GITHUB_REPOSITORY="acme/campaigns",
-        GITHUB_SHA=sha,
-    )
+    done = github_reviewed(campaign, fixtures)
     assert done.returncode == 0 and "no successful plan run for pull request #7" in done.stderr
     assert not (campaign.work / "reviewed").exists()
 
@@ -742,16 +740,9 @@ def test_an_expired_plan_artifact_means_no_reviewed_plan_not_a_crash(
     tmp_path: Path, campaign: Campaign
 ) -> None:
     fixtures = fake_github(tmp_path)
-    sha = MERGE_SHA
     (fixtures / RUNS_FILE).write_text(json.dumps({"workflow_runs": [run_of(42)]}))
     (fixtures / "expired").write_text("")  # the fake's `run download` then fails, as gh does
-    done = campaign.ci(
-        "github-reviewed",
-        "reviewed",
-        PATH=f"{fixtures}{os.pathsep}{campaign.env()['PATH']}",
-        GITHUB_REPOSITORY="acme/campaigns",
-        GITHUB_SHA=sha,
-    )
+    done = github_reviewed(campaign, fixtures)
     assert done.returncode == 0 and "could not be downloaded: no reviewed plan" in done.stderr
     assert not (campaign.work / "reviewed").exists()
 
