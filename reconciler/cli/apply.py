@@ -41,7 +41,6 @@ from reconciler.plan.saved import load_plan, verify_saved
 from reconciler.remote.drift import DriftItem
 from reconciler.settings import Settings
 from reconciler.spec.desired import DesiredState
-from reconciler.spec.loader import load_desired
 from reconciler.state.model import State, Target
 from reconciler.state.recorder import Recorder
 from reconciler.state.store import StateStore
@@ -96,11 +95,11 @@ def run(args: argparse.Namespace) -> int:
         return refresh_only(args, "reconcile apply --refresh-only")
     if args.check:
         return _check_only(args)
-    settings = common.resolve_settings(args)
-    now = common.resolve_now(args)
+    project = common.Project(args)
+    settings, now = project.settings, project.now
     if args.parallelism < 1:
         raise ConfigError(f"--parallelism must be at least 1, not {args.parallelism}")
-    config = common.client_config(args)
+    config = project.client_config
     pinned = args.now is not None
     if pinned and not common.is_loopback_url(config.base_url):
         raise ConfigError(
@@ -111,11 +110,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--target is chosen when planning: `reconcile plan --target ... --out`")
     options = ApplyOptions(parallelism=args.parallelism, allow_destroy=args.allow_destroy)
     target = common.target_of(config)
-    store = StateStore(common.state_path(args))
+    store = project.store
     with store.lock("reconcile apply"):
         state = common.load_state(store)
         common.check_target(state, config, store.path)
-        desired = load_desired(args.root, settings, now)
+        desired = project.desired
         if args.plan_file is not None:
             plan = _reviewed_plan(args, state, desired, settings, now)
         else:
@@ -207,12 +206,11 @@ def _check_only(args: argparse.Namespace) -> int:
     credentials starts. The apply itself checks all of this again (and EngageLab's side)."""
     if args.plan_file is None or args.target or args.refresh_only:
         raise ConfigError("--check takes a PLAN_FILE, and no --target or --refresh-only")
-    settings = common.resolve_settings(args)
-    now = common.resolve_now(args)
-    store = StateStore(common.state_path(args))
+    project = common.Project(args)
+    settings, now, store = project.settings, project.now, project.store
     with store.lock("reconcile apply --check"):
         state = common.load_state(store)
-        desired = load_desired(args.root, settings, now)
+        desired = project.desired
         plan = _reviewed_plan(args, state, desired, settings, now, read_remote=False)
     if plan.has_changes:
         preflight(plan, now, ApplyOptions(allow_destroy=args.allow_destroy))

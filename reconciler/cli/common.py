@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -26,6 +27,7 @@ from reconciler.state.store import StateStore
 
 if TYPE_CHECKING:
     from reconciler.api.client import ClientConfig
+    from reconciler.spec.desired import DesiredState
 
 NOW_ENV = "RECONCILE_NOW"
 Clock = Callable[[], datetime]
@@ -311,3 +313,34 @@ def load_state(store: StateStore) -> State:
         err(f"note: {notice}")
     store.notices.clear()
     return state
+
+
+class Project:
+    """What a command works on, built once from its arguments: the settings, the clock, the
+    state store, the specs and the API connection, each read on first use and kept."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.root: Path = getattr(args, "root", None) or Path()
+
+    @functools.cached_property
+    def settings(self) -> Settings:
+        return resolve_settings(self.args)
+
+    @functools.cached_property
+    def now(self) -> datetime:
+        return resolve_now(self.args)
+
+    @functools.cached_property
+    def store(self) -> StateStore:
+        return StateStore(state_path(self.args))
+
+    @functools.cached_property
+    def desired(self) -> DesiredState:
+        from reconciler.spec.loader import load_desired  # yaml and jinja2, only when needed
+
+        return load_desired(self.root, self.settings, self.now)
+
+    @functools.cached_property
+    def client_config(self) -> ClientConfig:
+        return client_config(self.args)

@@ -18,9 +18,7 @@ from reconciler.errors import ConfigError, ExitCode
 from reconciler.remote.importer import ImportResult, import_plan, import_schedule, match_names
 from reconciler.remote.importer import parse_address as parse
 from reconciler.spec.desired import DesiredState
-from reconciler.spec.loader import load_desired
 from reconciler.state.model import State
-from reconciler.state.store import StateStore
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,14 +67,12 @@ async def _fetch(config: ClientConfig, kind: str, schedule_id: str | None) -> di
 
 def run(args: argparse.Namespace) -> int:
     kind, name = _check(args)
-    settings = common.resolve_settings(args)
-    now = common.resolve_now(args)
-    config = common.client_config(args)
-    store = StateStore(common.state_path(args))
+    project = common.Project(args)
+    now, config, store = project.now, project.client_config, project.store
     with store.lock("reconcile import"):
         state = common.load_state(store)
         common.check_target(state, config, store.path)
-        desired = load_desired(args.root, settings, now) if kind != "plan" else None
+        desired = project.desired if kind != "plan" else None
         remote = asyncio.run(_fetch(config, kind, args.schedule_id))
         result = _decide(state, kind, name, args.schedule_id, remote, desired, now)
         if result.events:

@@ -21,9 +21,7 @@ from reconciler.plan.planner import Plan
 from reconciler.plan.refreshed import make_plan
 from reconciler.plan.saved import save_plan
 from reconciler.remote.stats import StatsReport, default_range
-from reconciler.spec.loader import load_desired
 from reconciler.state.model import State
-from reconciler.state.store import StateStore
 from reconciler.views.plan import (
     MAX_COMMENT_CHARS,
     to_markdown_comments,
@@ -94,11 +92,9 @@ def write_comments(plan: Plan, directory: Path, stats: StatsReport | None = None
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = common.resolve_settings(args)
-    now = common.resolve_now(args)
-    desired = load_desired(args.root, settings, now)
-    store = StateStore(common.state_path(args))
-    state = common.load_state(store)
+    project = common.Project(args)
+    settings, now, desired = project.settings, project.now, project.desired
+    state = common.load_state(project.store)
     # Specs and state are millions of long-lived objects: without this, every collection while
     # planning rescans them all (measured: 0.45 s -> 0.18 s of planning at 10,000 schedules).
     gc.freeze()

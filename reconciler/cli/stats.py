@@ -15,7 +15,6 @@ from reconciler.cli import common
 from reconciler.cli.workflows import fetch
 from reconciler.errors import ConfigError, ExitCode
 from reconciler.remote.stats import default_range
-from reconciler.spec.loader import load_desired
 from reconciler.views.stats import FORMATS, render
 
 
@@ -56,15 +55,14 @@ def date_range(start: str | None, end: str | None, now: datetime) -> tuple[date,
 
 
 def run(args: argparse.Namespace) -> int:
-    now = common.resolve_now(args)
-    start, end = date_range(args.start, args.end, now)
+    project = common.Project(args)
+    start, end = date_range(args.start, args.end, project.now)
     if args.plan:
         plan_ids = list(dict.fromkeys(args.plan))
     else:
-        settings = common.resolve_settings(args)
-        plan_ids = sorted(load_desired(args.root, settings, now).plans)
+        plan_ids = sorted(project.desired.plans)
         if not plan_ids:
             raise ConfigError("the specs declare no push plan; name plans with --plan ID")
-    report = asyncio.run(fetch(common.client_config(args), plan_ids, start, end))
+    report = asyncio.run(fetch(project.client_config, plan_ids, start, end))
     common.out(render(report, args.format))
     return int(ExitCode.OK)

@@ -15,16 +15,14 @@ from datetime import date, datetime
 from reconciler.api.client import ClientConfig, EngageLabClient
 from reconciler.api.reads import read_remote, read_stats
 from reconciler.cli import common
-from reconciler.cli.common import err, resolve_now, resolve_settings
+from reconciler.cli.common import err
 from reconciler.errors import ExitCode, SpecError
 from reconciler.plan.planner import Plan
 from reconciler.remote.drift import DriftItem, RemoteSnapshot, accept_events, detect_drift
 from reconciler.remote.stats import StatsReport
 from reconciler.settings import Settings
 from reconciler.spec.desired import DesiredState
-from reconciler.spec.loader import load_desired
 from reconciler.state.model import State
-from reconciler.state.store import StateStore
 from reconciler.views.plan import drift_lines, to_json, to_markdown, to_text
 
 FORMATS = ("text", "markdown", "json")
@@ -50,10 +48,10 @@ Loaded = tuple[DesiredState, Settings, datetime]
 def load_or_report(args: argparse.Namespace) -> Loaded | None:
     """The project's desired state, settings and clock, its warnings printed; or None once
     every problem has been printed (the caller exits 1)."""
-    settings = resolve_settings(args)
-    now = resolve_now(args)
+    project = common.Project(args)
+    settings, now = project.settings, project.now
     try:
-        desired = load_desired(args.root, settings, now)
+        desired = project.desired
     except SpecError as error:
         report(error)
         return None
@@ -92,13 +90,12 @@ def read_drift(
 
 
 def refresh_only(args: argparse.Namespace, command: str) -> int:
-    settings = common.resolve_settings(args)
-    now = common.resolve_now(args)
-    store = StateStore(common.state_path(args))
+    project = common.Project(args)
+    settings, now, store = project.settings, project.now, project.store
     with store.lock(command):
         state = common.load_state(store)
-        common.check_target(state, common.client_config(args), store.path)
-        desired = load_desired(args.root, settings, now)
+        common.check_target(state, project.client_config, store.path)
+        desired = project.desired
         drift = read_drift(args, state, desired, now, settings)
         events = accept_events(state, drift, now)
         if drift:
