@@ -1092,16 +1092,19 @@ class Applier:
 def update_patch(change: Change, lineage: str, *, adopted: bool = False) -> dict[str, Any]:
     """The top-level fields of an update that change, as the SDKs send them: JPush v3 judges
     any `trigger` a PUT carries again ("must still be valid after update"), so a copy-only edit
-    must not resend the trigger. `push` carries the owner marker: an adopted task, whose push
-    may carry another marker or none, always gets its push. With `adopted` (also: a live task
-    whose answer cannot be read) every field is sent, as nothing is known of what it holds. Pure."""
+    must not resend the trigger. `push` is always sent: it carries the owner marker, and a task
+    adopted from EngageLab (import, refresh, an interrupted create) may carry another state's
+    marker or none, which the recorded body cannot show. With `adopted` (also: a live task whose
+    answer cannot be read) every field is sent, as nothing is known of what it holds. Pure."""
     assert change.after is not None
     sent = with_owner(change.after, lineage)
     if change.before is None or adopted:
         return {k: sent[k] for k in BODY_KEYS if k in sent}
-    before = with_owner(change.before, lineage) if "push" in change.before else change.before
+    before = change.before
     patch = {k: sent[k] for k in BODY_KEYS if k in sent and sent[k] != before.get(k)}
-    return patch or {k: sent[k] for k in BODY_KEYS if k in sent}
+    if "push" in sent:
+        patch["push"] = sent["push"]
+    return patch
 
 
 def replace_before(change: Change, body: Mapping[str, Any]) -> Change:
