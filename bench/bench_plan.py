@@ -21,8 +21,8 @@ from measure import run_once
 from reconciler.plan.planner import Action, build_plan
 from reconciler.settings import Settings
 from reconciler.spec.loader import load_desired
+from reconciler.state.codec import dump_state
 from reconciler.state.model import PlanRecord, ScheduleRecord, State
-from reconciler.state.store import dump_state
 
 RECONCILE = Path(sys.executable).with_name("reconcile")
 TARGETS = {"no change": 2.5, "1% changed": 3.0}

@@ -7,6 +7,7 @@ where nothing public settles it. Change an [ours] line here, and only here, when
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -239,6 +240,13 @@ ENV_TIMEOUT: Final = "ENGAGELAB_TIMEOUT"  # [ours] request timeout, seconds (--t
 # (what a typo looks like); anything longer may be a pasted secret and is not shown.
 ECHO_TOKEN_RE: Final = re.compile(r"^[A-Za-z0-9._-]{1,8}\Z")  # [ours]
 APP_KEY_FINGERPRINT_HEX: Final = 16  # [ours] hex digits of sha256(app_key) in a fingerprint
+
+
+def app_key_fingerprint(app_key: str) -> str:
+    """[ours] "sha256:" and APP_KEY_FINGERPRINT_HEX hex digits of sha256(app_key): names the
+    key (in state, plans, lock info and database keys), never shows it."""
+    digest = hashlib.sha256(app_key.encode()).hexdigest()
+    return f"sha256:{digest[:APP_KEY_FINGERPRINT_HEX]}"
 
 
 def echo_token(value: str) -> str | None:

@@ -17,7 +17,7 @@ from hypothesis import settings
 settings.register_profile("reconcile", derandomize=True, deadline=None, print_blob=True)
 settings.load_profile("reconcile")
 
-pytest_plugins = ["tests.support.emulator"]
+pytest_plugins = ["tests.support.emulator", "tests.support.postgres"]
 
 Golden = Callable[[Path, str], None]
 

@@ -18,8 +18,9 @@ import pytest
 from reconciler.plan.planner import Action, Plan, build_plan
 from reconciler.settings import Settings
 from reconciler.spec.loader import load_desired
+from reconciler.state.codec import dump_state
 from reconciler.state.model import Event, PlanUpserted, ScheduleCreated, State, apply_event
-from reconciler.state.store import StateStore, dump_state
+from reconciler.state.store import StateStore
 from reconciler.views.plan import to_json, to_markdown, to_text
 from tests.conftest import Golden
 

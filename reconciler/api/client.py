@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import enum
-import hashlib
 import json
 import logging
 import math
@@ -81,8 +80,7 @@ class ClientConfig(BaseModel):
     @property
     def app_key_fingerprint(self) -> str:
         """ "sha256:" and 16 hex digits of sha256(app_key): names the key, never shows it."""
-        digest = hashlib.sha256(self.app_key.encode()).hexdigest()
-        return f"sha256:{digest[: api.APP_KEY_FINGERPRINT_HEX]}"
+        return api.app_key_fingerprint(self.app_key)
 
     @classmethod
     def from_env(

@@ -41,9 +41,9 @@ from reconciler.plan.saved import load_plan, verify_saved
 from reconciler.remote.drift import DriftItem
 from reconciler.settings import Settings
 from reconciler.spec.desired import DesiredState
+from reconciler.state.backend import Store
 from reconciler.state.model import State, Target
 from reconciler.state.recorder import Recorder
-from reconciler.state.store import StateStore
 from reconciler.views.plan import to_text
 
 PROGRESS_MIN_CALLS = 5
@@ -79,6 +79,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "in CI) and exit as apply would (0, 3, 4, 6, 7); no API call, no credentials needed",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the final report")
+    common.add_lock_timeout(parser)
     parser.add_argument(
         "--refresh-only",
         action="store_true",
@@ -111,9 +112,9 @@ def run(args: argparse.Namespace) -> int:
     options = ApplyOptions(parallelism=args.parallelism, allow_destroy=args.allow_destroy)
     target = common.target_of(config)
     store = project.store
-    with store.lock("reconcile apply"):
+    with store.lock("reconcile apply", timeout=common.lock_timeout(args)):
         state = common.load_state(store)
-        common.check_target(state, config, store.path)
+        common.check_target(state, config, store.name)
         desired = project.desired
         if args.plan_file is not None:
             plan = _reviewed_plan(args, state, desired, settings, now)
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if recorder.healthy and recorder.state.serial != state.serial:
                 try:
-                    store.write(recorder.state)
+                    store.write(recorder.state, run=common.run_description("reconcile apply"))
                 except StateError as error:
                     compacted = error  # the journal holds every entry: nothing is lost
     _print_report(report, time.monotonic() - started)
@@ -185,12 +186,12 @@ def run(args: argparse.Namespace) -> int:
             "lists EngageLab to confirm a single live copy of each"
         )
     if compacted is not None:
-        common.err(f"error: {compacted}. The journal {store.journal_path} holds every outcome.")
+        common.err(f"error: {compacted}. The journal {store.journal_name} holds every outcome.")
         return int(ExitCode.ERROR)
     return int(report.exit_code)
 
 
-def _accept_drift(plan: Plan, state: State, store: StateStore) -> State:
+def _accept_drift(plan: Plan, state: State, store: Store) -> State:
     """A `plan --refresh` plan was built on the state with its drift accepted: record those
     events first (journal, before any call), so the plan applies to the state it was made on."""
     if plan.refreshed_at is None or not plan.drift:
@@ -208,7 +209,7 @@ def _check_only(args: argparse.Namespace) -> int:
         raise ConfigError("--check takes a PLAN_FILE, and no --target or --refresh-only")
     project = common.Project(args)
     settings, now, store = project.settings, project.now, project.store
-    with store.lock("reconcile apply --check"):
+    with store.lock("reconcile apply --check", timeout=common.lock_timeout(args)):
         state = common.load_state(store)
         desired = project.desired
         plan = _reviewed_plan(args, state, desired, settings, now, read_remote=False)

@@ -22,6 +22,8 @@ from reconciler import engagelab as api
 from reconciler.config.toml import BUILTIN, ENV_ENVIRONMENT, Config, Environment, read_config
 from reconciler.errors import ConfigError
 from reconciler.settings import Settings
+from reconciler.state.backend import Store
+from reconciler.state.lock import LockHolder
 from reconciler.state.model import State, Target, target_mismatch
 from reconciler.state.store import StateStore
 
@@ -202,6 +204,84 @@ def state_path(args: argparse.Namespace) -> Path:
     return root / (env.state_file if env is not None else "state/default.json")
 
 
+def open_store(args: argparse.Namespace) -> Store:
+    """The state this command works on: `--state FILE`, else the environment's backend."""
+    env = environment(args)
+    if getattr(args, "state", None) is None and env is not None and env.state_url_env:
+        return postgres_store(env, os.environ)
+    return StateStore(state_path(args))
+
+
+def postgres_store(env: Environment, environ: Mapping[str, str]) -> Store:
+    """The environment's PostgreSQL state. The connection string and the AppKey come from the
+    environment; errors name the variables, never a value."""
+    from reconciler.state.pg import PgLocation, PgStateStore  # psycopg: only when configured
+
+    assert env.state_url_env is not None and env.state_project is not None
+    url = environ.get(env.state_url_env, "").strip()
+    if not url:
+        raise ConfigError(
+            f"{env.state_url_env} is not set: environment {env.name!r} keeps its state in "
+            "PostgreSQL (reconcile.toml: state = { url_env = ... }); export the connection "
+            "string in it, e.g. postgresql://reconcile@db.internal:5432/reconcile"
+        )
+    app_key = environ.get(env.app_key_env, "").strip()
+    if not app_key:
+        raise ConfigError(
+            f"{env.app_key_env} is not set: a PostgreSQL state is keyed by the AppKey's "
+            "fingerprint (project, environment, AppKey), so even a dry run needs it"
+        )
+    location = PgLocation(
+        url=url,
+        url_env=env.state_url_env,
+        project=env.state_project,
+        environment=env.name,
+        app_key_fingerprint=api.app_key_fingerprint(app_key),
+    )
+    return PgStateStore(location)
+
+
+def add_lock_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lock-timeout",
+        metavar="DURATION",
+        type=parse_duration,
+        default=0.0,
+        help="wait up to DURATION (e.g. 30s, 5m) for the state lock held by another run, "
+        "instead of exiting 5 at once (default 0)",
+    )
+
+
+def parse_duration(text: str) -> float:
+    """ "30", "30s", "5m", "1h", "1m30s": seconds. For argparse (ArgumentTypeError)."""
+    import re
+
+    raw = text.strip().lower()
+    match = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", raw)
+    if not raw or match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; use seconds or e.g. 30s, 5m, 1h, 1m30s"
+        )
+    hours, minutes, secs = (float(part) if part else 0.0 for part in match.groups())
+    return hours * 3600 + minutes * 60 + secs
+
+
+def lock_timeout(args: argparse.Namespace) -> float:
+    value: float = getattr(args, "lock_timeout", 0.0) or 0.0
+    return value
+
+
+def run_description(command: str) -> str:
+    """Who wrote a snapshot, for `state history`: the command, user, host and CI run."""
+    me = LockHolder.me(command)
+    parts = [command, f"on {me.hostname}"]
+    if me.user:
+        parts.insert(1, f"by {me.user}")
+    if me.ci_run_url:
+        parts.append(f"({me.ci_run_url})")
+    return " ".join(parts)
+
+
 def resolve_now(args: argparse.Namespace) -> datetime:
     raw: str | None = getattr(args, "now", None)
     if not raw:
@@ -289,7 +369,7 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
-def check_target(state: State, config: ClientConfig, path: Path) -> None:
+def check_target(state: State, config: ClientConfig, path: Path | str) -> None:
     """Refuse to use a state against another API or AppKey than the one it was applied to."""
     mismatch = target_mismatch(state, target_of(config))
     if mismatch is not None:
@@ -306,7 +386,7 @@ def confirm(question: str, *, off_terminal: str, cancelled: str) -> None:
         raise ConfigError(cancelled)
 
 
-def load_state(store: StateStore) -> State:
+def load_state(store: Store) -> State:
     """The store's state, its notices (a recovered journal, a restored backup) said once."""
     state = store.load()
     for notice in store.notices:
@@ -332,8 +412,8 @@ class Project:
         return resolve_now(self.args)
 
     @functools.cached_property
-    def store(self) -> StateStore:
-        return StateStore(state_path(self.args))
+    def store(self) -> Store:
+        return open_store(self.args)
 
     @functools.cached_property
     def desired(self) -> DesiredState:

@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Record remote objects in the state so the next plan shows only real "
         "differences; rebuilds a lost state with no duplicate sends. Makes GET calls only.",
     )
+    common.add_lock_timeout(parser)
     parser.add_argument("address", nargs="?", help="schedule.<name> or plan.<plan_id>")
     parser.add_argument("schedule_id", nargs="?", help="the remote schedule_id (schedules only)")
     parser.add_argument(
@@ -69,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     kind, name = _check(args)
     project = common.Project(args)
     now, config, store = project.now, project.client_config, project.store
-    with store.lock("reconcile import"):
+    with store.lock("reconcile import", timeout=common.lock_timeout(args)):
         state = common.load_state(store)
-        common.check_target(state, config, store.path)
+        common.check_target(state, config, store.name)
         desired = project.desired if kind != "plan" else None
         remote = asyncio.run(_fetch(config, kind, args.schedule_id))
         result = _decide(state, kind, name, args.schedule_id, remote, desired, now)
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         common.err(f"refused: {refusal}")
     if result.events:
         common.out(
-            f"Recorded {len(result.events)} import(s) in {store.path} (serial {state.serial} -> "
+            f"Recorded {len(result.events)} import(s) in {store.name} (serial {state.serial} -> "
             f"{new.serial}). Run `reconcile plan` to see the remaining differences."
         )
     elif not result.refused and kind == "match":

@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "with a spec-owned name adopted. Makes GET calls only. Asks for confirmation on a "
         "terminal; elsewhere needs --auto-approve. Same as `reconcile apply --refresh-only`.",
     )
+    common.add_lock_timeout(parser)
     parser.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     parser.set_defaults(func=run)
 

@@ -1,17 +1,25 @@
-"""`reconcile state list|show|rm|unlock`: inspect and hand-repair the recorded state.
+"""`reconcile state ...`: inspect, repair, restore and move the recorded state.
 
-`rm` only forgets: the remote object stays, so it asks for confirmation (`--auto-approve` off a
-terminal).
+`list`, `show` and `history` read; `rm` only forgets (the remote object stays), and `restore`
+goes back to a kept snapshot after showing what the next apply would send again: both ask for
+confirmation (`--auto-approve` off a terminal). `migrate` copies the state to another backend
+and marks the source as moved; `init-backend` creates or upgrades the PostgreSQL schema;
+`where` names the backend (for CI scripts); `unlock` clears the info a dead holder left.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
+import os
+from datetime import UTC, datetime
+from pathlib import Path
 
-from reconciler.cli.common import confirm, err, out, project_parent, state_path
+from reconciler.cli import common
+from reconciler.cli.common import confirm, err, out, project_parent
 from reconciler.errors import ConfigError
+from reconciler.plan.planner import build_plan
+from reconciler.state.backend import Moved, Store
 from reconciler.state.model import (
     Event,
     PlanForgotten,
@@ -22,6 +30,9 @@ from reconciler.state.model import (
     apply_event,
 )
 from reconciler.state.store import StateStore
+from reconciler.views.plan import to_text
+
+DEFAULT_URL_ENV = "RECONCILE_STATE_URL"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,9 +47,77 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions.add_parser(
         "list", parents=parent, help="addresses with remote ids and status (pending intents)"
     ).set_defaults(func=run)
-    show = actions.add_parser("show", parents=parent, help="one recorded resource, as JSON")
-    show.add_argument("address", help="plan.<id> or schedule.<name>")
+    show = actions.add_parser(
+        "show", parents=parent, help="one recorded resource, or the whole state, as JSON"
+    )
+    show.add_argument("address", nargs="?", help="plan.<id> or schedule.<name> (default: all)")
+    show.add_argument(
+        "--serial", type=int, metavar="N", help="as kept at serial N (`state history` lists them)"
+    )
     show.set_defaults(func=run)
+    actions.add_parser(
+        "history",
+        parents=parent,
+        help="the kept snapshots: serial, time and the run that wrote each",
+    ).set_defaults(func=run)
+    restore = actions.add_parser(
+        "restore",
+        parents=parent,
+        help="go back to a kept snapshot, after showing what the next apply would send again",
+        description="Make a kept snapshot the current state again (as a new serial, so saved "
+        "plans made before are refused). A restored state forgets what was sent since: the "
+        "plan it shows is what the next apply would create or send again. Needs confirmation.",
+    )
+    restore.add_argument("--serial", type=int, required=True, metavar="N")
+    restore.add_argument(
+        "--auto-approve", action="store_true", help="do not ask (required off a terminal)"
+    )
+    common.add_lock_timeout(restore)
+    restore.set_defaults(func=run)
+    migrate = actions.add_parser(
+        "migrate",
+        parents=parent,
+        help="copy the state to another backend; the source is kept, marked as moved",
+        description="Copy the snapshot and journal of this environment's state to BACKEND: "
+        "`postgres` (the connection string from $RECONCILE_STATE_URL or --url-env, the key "
+        "from --project), `file` (the environment's state file) or `file:PATH`. Refused when "
+        "the target holds another state. The source is left intact and marked as moved, so it "
+        "is not used by mistake; then point reconcile.toml at the target.",
+    )
+    migrate.add_argument(
+        "--to", required=True, metavar="BACKEND", help="postgres, file or file:PATH"
+    )
+    migrate.add_argument(
+        "--url-env",
+        metavar="VAR",
+        default=None,
+        help=f"with --to postgres: the variable holding the connection string "
+        f"(default: the environment's url_env, else {DEFAULT_URL_ENV})",
+    )
+    migrate.add_argument(
+        "--project",
+        metavar="NAME",
+        default=None,
+        help="with --to postgres: the project part of the state's key (default: the environment's)",
+    )
+    common.add_lock_timeout(migrate)
+    migrate.set_defaults(func=run)
+    init = actions.add_parser(
+        "init-backend",
+        parents=parent,
+        help="create or upgrade the PostgreSQL schema (also done on first use)",
+    )
+    init.add_argument(
+        "--url-env",
+        metavar="VAR",
+        default=None,
+        help=f"the variable holding the connection string (default: the environment's url_env, "
+        f"else {DEFAULT_URL_ENV})",
+    )
+    init.set_defaults(func=run)
+    actions.add_parser(
+        "where", parents=parent, help="print the backend: `file PATH` or `postgres KEY`"
+    ).set_defaults(func=run)
     rm = actions.add_parser(
         "rm",
         parents=parent,
@@ -55,6 +134,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="do not ask (required off a terminal), as for apply and refresh",
     )
+    common.add_lock_timeout(rm)
     rm.set_defaults(func=run)
     actions.add_parser(
         "unlock",
@@ -68,22 +148,37 @@ def run(args: argparse.Namespace) -> int:
     if command is None:
         err(args.state_help())
         return 1
-    store = StateStore(state_path(args))
+    if command == "init-backend":
+        return _init_backend(args)
+    store = common.open_store(args)
+    if command == "where":
+        out(f"{store.kind} {store.name}")
+        return 0
     if command == "unlock":
         return _unlock(store)
     if command == "rm":
-        return _rm(store, list(dict.fromkeys(args.addresses)), yes=args.yes)
+        return _rm(store, list(dict.fromkeys(args.addresses)), args)
+    if command == "restore":
+        return _restore(store, args)
+    if command == "migrate":
+        return _migrate(store, args)
     state = store.load()
     _notices(store)
     if not store.exists():
-        err(f"no state at {store.path}: nothing has been applied yet")
+        err(f"no state in {store.name}: nothing has been applied yet")
     if command == "list":
         _list(state)
+    elif command == "history":
+        _history(store)
     else:
-        record = _find(state, store, args.address)
-        out(
-            json.dumps(record.model_dump(mode="json"), sort_keys=True, indent=2, ensure_ascii=False)
+        if args.serial is not None:
+            state = store.load_serial(args.serial)
+        shown: object = (
+            state.model_dump(mode="json")
+            if args.address is None
+            else _find(state, store, args.address).model_dump(mode="json")
         )
+        out(json.dumps(shown, sort_keys=True, indent=2, ensure_ascii=False))
     return 0
 
 
@@ -112,7 +207,7 @@ def _status(record: ScheduleRecord) -> str:
     return "; ".join(parts) or "-"
 
 
-def _find(state: State, store: StateStore, address: str) -> PlanRecord | ScheduleRecord:
+def _find(state: State, store: Store, address: str) -> PlanRecord | ScheduleRecord:
     kind, _, name = address.partition(".")
     found: PlanRecord | ScheduleRecord | None = None
     if kind == "plan":
@@ -123,13 +218,14 @@ def _find(state: State, store: StateStore, address: str) -> PlanRecord | Schedul
         raise ConfigError(f"{address!r} is not an address; use plan.<id> or schedule.<name>")
     if found is None:
         raise ConfigError(
-            f"{address} is not in {store.path}; `reconcile state list` shows what is recorded"
+            f"{address} is not in {store.name}; `reconcile state list` shows what is recorded"
         )
     return found
 
 
-def _rm(store: StateStore, addresses: list[str], *, yes: bool) -> int:
-    with store.lock("reconcile state rm"):
+def _rm(store: Store, addresses: list[str], args: argparse.Namespace) -> int:
+    yes: bool = args.yes
+    with store.lock("reconcile state rm", timeout=common.lock_timeout(args)):
         state = store.load()
         _notices(store)
         records = [_find(state, store, address) for address in addresses]  # all, or nothing
@@ -137,7 +233,7 @@ def _rm(store: StateStore, addresses: list[str], *, yes: bool) -> int:
             err(f"warning: {_consequence(record)}")
         if not yes:
             confirm(
-                f"Forget {len(records)} resource(s) from {store.path}?",
+                f"Forget {len(records)} resource(s) from {store.name}?",
                 off_terminal="state rm forgets resources; not on a terminal, so pass "
                 "--auto-approve to confirm",
                 cancelled="nothing was changed",
@@ -151,10 +247,10 @@ def _rm(store: StateStore, addresses: list[str], *, yes: bool) -> int:
         new = state
         for event in events:
             new = apply_event(new, event)
-        store.write(new)
+        store.write(new, run=common.run_description("reconcile state rm"))
     out(
         f"forgot {', '.join(addresses)} (serial {state.serial} -> {new.serial}); "
-        f"the previous state is in {store.backup_path}"
+        f"the previous state is in {store.kept_previous()}"
     )
     return 0
 
@@ -174,26 +270,188 @@ def _consequence(record: PlanRecord | ScheduleRecord) -> str:
     )
 
 
-def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        raise ConfigError("state rm forgets resources; not on a terminal, so pass --yes to confirm")
-    answer = input(f"{question} Only 'yes' is accepted: ")
-    return answer.strip() == "yes"
-
-
-def _unlock(store: StateStore) -> int:
+def _unlock(store: Store) -> int:
     holder = store.unlock()
     if holder is None:
-        out(f"{store.path} is not locked")
+        out(f"{store.name} is not locked")
     else:
         out(
-            f"cleared the lock info on {store.path} left by {holder.describe()}; "
+            f"cleared the lock info on {store.name} left by {holder.describe()}; "
             "no process holds the lock now"
         )
     return 0
 
 
-def _notices(store: StateStore) -> None:
+def _history(store: Store) -> None:
+    entries = store.history()
+    if not entries:
+        out(f"no snapshot kept in {store.name} yet")
+        return
+    rows = [
+        (
+            f"{entry.serial}{' (current)' if entry.current else ''}",
+            f"{entry.written_at:%Y-%m-%d %H:%M:%S} UTC" if entry.written_at else "-",
+            entry.run or "-",
+        )
+        for entry in entries
+    ]
+    rows.insert(0, ("SERIAL", "WRITTEN", "BY"))
+    width = [max(len(row[i]) for row in rows) for i in (0, 1)]
+    for serial, written, run in rows:
+        out(f"{serial:<{width[0]}}  {written:<{width[1]}}  {run}")
+    if store.kind == "file":
+        out(f"(the file backend keeps two; git holds the rest: git log -p -- {store.name})")
+
+
+def _restore(store: Store, args: argparse.Namespace) -> int:
+    project = common.Project(args)
+    with store.lock("reconcile state restore", timeout=common.lock_timeout(args)):
+        current = common.load_state(store)
+        if current.pending_intents():
+            names = ", ".join(sorted(r.address for r in current.pending_intents()))
+            raise ConfigError(
+                f"{store.name} has writes whose outcome is not known yet ({names}); restoring "
+                "would forget them and could send them twice. Run `reconcile apply` first, "
+                "then restore. Nothing was changed"
+            )
+        kept = store.load_serial(args.serial)
+        if kept.lineage != current.lineage:
+            raise ConfigError(
+                f"serial {args.serial} belongs to another state (lineage {kept.lineage}, the "
+                f"current one is {current.lineage}); nothing was changed"
+            )
+        restored = kept.model_copy(
+            update={"serial": current.serial + 1, "target": kept.target or current.target}
+        )
+        forgotten = _forgotten(current, restored)
+        plan = build_plan(project.desired, restored, project.now, project.settings)
+        out(f"Restoring serial {args.serial} of {store.name} (now at serial {current.serial}).")
+        out("The next apply, on the restored state, would do this:\n")
+        out(to_text(plan, color=common.color_enabled()))
+        for line in forgotten:
+            err(f"warning: {line}")
+        if not args.auto_approve:
+            confirm(
+                f"Restore serial {args.serial} as serial {restored.serial}?",
+                off_terminal="state restore forgets what was recorded since; not on a "
+                "terminal, so pass --auto-approve to confirm",
+                cancelled="nothing was changed",
+            )
+        store.write(restored, run=common.run_description(f"reconcile state restore {args.serial}"))
+    out(
+        f"restored serial {args.serial} as serial {restored.serial}; the state before is in "
+        f"{store.kept_previous()}"
+    )
+    return 0
+
+
+def _forgotten(current: State, restored: State) -> list[str]:
+    """What the restored state does not know of: live copies the next apply may send again."""
+    lines = []
+    for name, record in sorted(current.schedules.items()):
+        before = restored.schedules.get(name)
+        if record.schedule_id and (before is None or before.schedule_id != record.schedule_id):
+            lines.append(
+                f"{record.address} (remote id {record.schedule_id}) is recorded now but not at "
+                "the restored serial: if it already sent, the next apply sends it again"
+            )
+    return lines
+
+
+def _migrate(source: Store, args: argparse.Namespace) -> int:
+    target = _target_store(args)
+    if target.kind == source.kind and target.name == source.name:
+        raise ConfigError(f"--to names the state this environment already uses ({source.name})")
+    timeout = common.lock_timeout(args)
+    with (
+        source.lock("reconcile state migrate", timeout=timeout),
+        target.lock("reconcile state migrate", timeout=timeout),
+    ):
+        _notices(source)
+        snapshot, entries = source.export()
+        if snapshot is None:
+            raise ConfigError(f"{source.name} holds no state yet: nothing to migrate")
+        run = common.run_description(f"reconcile state migrate from {source.kind}")
+        target.adopt(snapshot, entries, run=run)
+        copied, original = target.load(), source.load()
+        if copied != original:
+            raise ConfigError(
+                f"the copy in {target.name} does not read back as {source.name} does; the "
+                "source was not marked as moved and stays in use"
+            )
+        source.mark_moved(
+            Moved(
+                to=f"{target.kind} {target.name}",
+                at=datetime.now(UTC),
+                lineage=original.lineage,
+                serial=original.serial,
+            )
+        )
+    out(
+        f"copied serial {original.serial} (lineage {original.lineage}, {len(entries)} journal "
+        f"entries) from {source.name} to {target.name}; the source is kept, marked as moved."
+    )
+    out(f"Now point the environment at it in reconcile.toml: {_config_line(target, args)}")
+    return 0
+
+
+def _target_store(args: argparse.Namespace) -> Store:
+    kind, _, where = str(args.to).partition(":")
+    env = common.environment(args)
+    if kind == "file":
+        if where:
+            return StateStore(Path(where))
+        root: Path = getattr(args, "root", None) or Path()
+        return StateStore(root / (env.state_file if env else "state/default.json"))
+    if kind in ("postgres", "postgresql", "pg"):
+        if where:
+            raise ConfigError("--to postgres takes no value: name the variable with --url-env")
+        from reconciler.config.toml import Environment
+
+        base = env or Environment(name="default")
+        url_env = args.url_env or base.state_url_env or DEFAULT_URL_ENV
+        project = args.project or base.state_project
+        if not project:
+            raise ConfigError(
+                "--to postgres needs --project NAME: it keys the state in the database, with "
+                "the environment and the AppKey"
+            )
+        import dataclasses
+
+        chosen = dataclasses.replace(base, state_url_env=url_env, state_project=project)
+        return common.postgres_store(chosen, os.environ)
+    raise ConfigError(f"--to {args.to!r}: use postgres, file or file:PATH")
+
+
+def _config_line(target: Store, args: argparse.Namespace) -> str:
+    if target.kind == "file":
+        return f'state = "{target.name}" (or no state key, for the default path)'
+    env = common.environment(args)
+    url_env = args.url_env or (env.state_url_env if env else None) or DEFAULT_URL_ENV
+    project = args.project or (env.state_project if env else None)
+    return f'state = {{ url_env = "{url_env}", project = "{project}" }}'
+
+
+def _init_backend(args: argparse.Namespace) -> int:
+    from reconciler.state.pg import SCHEMA_VERSION, migrate
+
+    env = common.environment(args)
+    url_env = args.url_env or (env.state_url_env if env else None) or DEFAULT_URL_ENV
+    url = os.environ.get(url_env, "").strip()
+    if not url:
+        raise ConfigError(f"{url_env} is not set: export the PostgreSQL connection string in it")
+    before, after = migrate(url, url_env)
+    if before == after:
+        out(f"the state database (${url_env}) is up to date (schema version {after})")
+    else:
+        out(
+            f"the state database (${url_env}) schema: version {before} -> {after} "
+            f"(this reconcile's: {SCHEMA_VERSION})"
+        )
+    return 0
+
+
+def _notices(store: Store) -> None:
     for notice in store.notices:  # the loads here are the command's own (list, show, rm)
         err(f"note: {notice}")
     store.notices.clear()

@@ -92,9 +92,9 @@ def read_drift(
 def refresh_only(args: argparse.Namespace, command: str) -> int:
     project = common.Project(args)
     settings, now, store = project.settings, project.now, project.store
-    with store.lock(command):
+    with store.lock(command, timeout=common.lock_timeout(args)):
         state = common.load_state(store)
-        common.check_target(state, project.client_config, store.path)
+        common.check_target(state, project.client_config, store.name)
         desired = project.desired
         drift = read_drift(args, state, desired, now, settings)
         events = accept_events(state, drift, now)
@@ -107,7 +107,7 @@ def refresh_only(args: argparse.Namespace, command: str) -> int:
             return int(ExitCode.OK)
         if not args.auto_approve:
             common.confirm(
-                f"Record these {len(events)} change(s) in {store.path}?",
+                f"Record these {len(events)} change(s) in {store.name}?",
                 off_terminal="refusing to refresh the state without confirmation on a "
                 "non-interactive terminal; review the drift, then rerun with --auto-approve",
                 cancelled="refresh cancelled; the state was not changed",
@@ -115,7 +115,7 @@ def refresh_only(args: argparse.Namespace, command: str) -> int:
         new = store.append(state, events)
         store.write(new)
     common.out(
-        f"Recorded {len(events)} change(s) from EngageLab in {store.path} (serial {state.serial} "
+        f"Recorded {len(events)} change(s) from EngageLab in {store.name} (serial {state.serial} "
         f"-> {new.serial}); nothing was sent. The next plan diffs the specs against this."
     )
     return int(ExitCode.OK)

@@ -58,6 +58,10 @@ class Environment:
     app_key_env: str = api.ENV_APP_KEY
     master_secret_env: str = api.ENV_MASTER_SECRET
     state: str = ""  # relative to the project root; "" = state/<name>.json
+    # state = { url_env = "...", project = "..." }: the state is in PostgreSQL, reached through
+    # the connection string in that variable, under the key (project, environment, AppKey).
+    state_url_env: str | None = None
+    state_project: str | None = None
     site_time_zone: str | None = None
     rate_limit: float | None = None
     schedule_quota: int | None = None
@@ -172,7 +176,6 @@ def _environment(name: str, table: Any, problems: _Problems) -> Environment | No
         ("base_url", string),
         ("app_key_env", string),
         ("master_secret_env", string),
-        ("state", string),
         ("site_time_zone", string),
         ("rate_limit", number),
         ("schedule_quota", integer),
@@ -197,6 +200,17 @@ def _environment(name: str, table: Any, problems: _Problems) -> Environment | No
             values[key] = float(cast(float, value)) if key in floats else value
     if "data_center" in values and "base_url" in values:
         problems.add(where, "base_url", "give either data_center or base_url, not both")
+    state = table.get("state")
+    if isinstance(state, dict):
+        values.update(_state_table(state, where, problems))
+    elif state is not None and not isinstance(state, str):
+        problems.add(where, "state", STATE_FORMS)
+    elif isinstance(state, str):
+        problem = _check("state", state)
+        if problem:
+            problems.add(where, "state", problem)
+        else:
+            values["state"] = state
     hours = table.get("quiet_hours")
     if hours is not None:
         quiet = _quiet_hours(hours)
@@ -208,6 +222,56 @@ def _environment(name: str, table: Any, problems: _Problems) -> Environment | No
     if checks is not None:
         values["checks"] = _checks(checks, where, problems)
     return Environment(name=name, **values)
+
+
+STATE_KEYS = ("url_env", "project")
+STATE_FORMS = (
+    'use state = "state/NAME.json" (a file in the project), or '
+    'state = { url_env = "RECONCILE_STATE_URL", project = "NAME" } (PostgreSQL)'
+)
+_PROJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
+
+
+def _state_table(
+    raw: dict[str, Any], where: tuple[str, ...], problems: _Problems
+) -> dict[str, str]:
+    """`state = { url_env = ..., project = ... }`: both required; the URL itself never here."""
+    found: dict[str, str] = {}
+    for key in raw:
+        if key in ("url", "dsn", "connection_string", "password"):
+            problems.add(
+                where,
+                "state",
+                f"{key}: connection strings are secrets and never go in files; name the "
+                'variable that holds it: url_env = "RECONCILE_STATE_URL"',
+            )
+        elif key not in STATE_KEYS:
+            close = difflib.get_close_matches(key, STATE_KEYS, n=1)
+            hint = (
+                f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(STATE_KEYS)}"
+            )
+            problems.add(where, "state", f"unknown key {key!r}; {hint}")
+    url_env, project = raw.get("url_env"), raw.get("project")
+    if not isinstance(url_env, str) or not _VARIABLE_RE.match(url_env):
+        problems.add(
+            where,
+            "state",
+            "url_env must name the environment variable holding the PostgreSQL connection "
+            'string, e.g. url_env = "RECONCILE_STATE_URL" (a value that is not a variable name '
+            "is not shown, in case it is the secret)",
+        )
+    else:
+        found["state_url_env"] = url_env
+    if not isinstance(project, str) or not _PROJECT_RE.match(project):
+        problems.add(
+            where,
+            "state",
+            'project = "NAME" is required with url_env: it keys the state in the database, so '
+            "every clone and runner of this repository must share it (letters, digits, . _ -)",
+        )
+    else:
+        found["state_project"] = project
+    return found
 
 
 def _checks(

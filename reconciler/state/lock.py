@@ -7,8 +7,11 @@ The holder info written inside (pid, host, command, start) only names the holder
 from __future__ import annotations
 
 import fcntl
+import getpass
 import os
 import socket
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,16 +21,69 @@ from reconciler.errors import StateError, StateLockedError
 
 
 class LockHolder(BaseModel):
+    """Who holds a state's lock: shown to whoever finds it taken. Never a secret."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     pid: int
     hostname: str
     command: str
     started_at: datetime
+    user: str = ""
+    ci_run_url: str = ""  # the CI job holding it, when one does
+
+    @classmethod
+    def me(cls, command: str, now: datetime | None = None) -> LockHolder:
+        return cls(
+            pid=os.getpid(),
+            hostname=socket.gethostname(),
+            command=command,
+            started_at=now or datetime.now(UTC),
+            user=_user(os.environ),
+            ci_run_url=ci_run_url(os.environ),
+        )
 
     def describe(self) -> str:
         since = self.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        return f"pid {self.pid} on host {self.hostname} ({self.command}, since {since})"
+        who = f", user {self.user}" if self.user else ""
+        run = f", CI run {self.ci_run_url}" if self.ci_run_url else ""
+        return f"pid {self.pid} on host {self.hostname} ({self.command}, since {since}{who}{run})"
+
+
+def ci_run_url(environ: Mapping[str, str]) -> str:
+    """The CI job this process runs in: GitHub Actions' run page or GitLab's job URL."""
+    server, repository, run = (
+        environ.get(name, "")
+        for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    if server and repository and run:
+        return f"{server}/{repository}/actions/runs/{run}"
+    return environ.get("CI_JOB_URL", "")
+
+
+def _user(environ: Mapping[str, str]) -> str:
+    for name in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN"):
+        if environ.get(name):
+            return environ[name]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for the uid (some containers)
+        return ""
+
+
+def wait_for(take: Callable[[], bool], timeout: float, busy: Callable[[], Exception]) -> None:
+    """Call `take` until it returns True, for up to `timeout` seconds; then raise `busy()`.
+
+    The polling interval grows from 50 ms to 1 s, so a short wait is short and a long one cheap.
+    """
+    deadline = time.monotonic() + max(timeout, 0.0)
+    pause = 0.05
+    while not take():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise busy()
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 1.0)
 
 
 class FileLock:
@@ -46,24 +102,22 @@ class FileLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def acquire(self, command: str, now: datetime | None = None) -> LockHolder | None:
-        """Take the lock or raise StateLockedError; return the info a dead holder left, if any."""
+    def acquire(
+        self, command: str, now: datetime | None = None, *, timeout: float = 0.0
+    ) -> LockHolder | None:
+        """Take the lock, waiting up to `timeout` seconds, or raise StateLockedError; return the
+        info a dead holder left, if any."""
         if self._fd is not None:
             raise StateLockedError(f"{self.subject} is already locked by this process")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            self._flock(fd)
+            wait_for(lambda: self._flock(fd), timeout, lambda: self._busy(fd, timeout=timeout))
         except BaseException:
             os.close(fd)
             raise
         stale = _read_holder(fd)
-        holder = LockHolder(
-            pid=os.getpid(),
-            hostname=socket.gethostname(),
-            command=command,
-            started_at=now or datetime.now(UTC),
-        )
+        holder = LockHolder.me(command, now)
         os.ftruncate(fd, 0)
         os.pwrite(fd, holder.model_dump_json().encode() + b"\n", 0)
         self._fd = fd
@@ -88,32 +142,41 @@ class FileLock:
             return None
         fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
         try:
-            self._flock(fd, unlock_hint=True)
+            if not self._flock(fd):
+                raise self._busy(fd, unlock_hint=True)
             stale = _read_holder(fd)
             os.ftruncate(fd, 0)
             return stale
         finally:
             os.close(fd)
 
-    def _flock(self, fd: int, *, unlock_hint: bool = False) -> None:
+    def _busy(self, fd: int, *, unlock_hint: bool = False, timeout: float = 0.0) -> Exception:
+        holder = _read_holder(fd)
+        who = holder.describe() if holder else f"another process (no holder info in {self.path})"
+        return StateLockedError(locked_message(self.subject, who, unlock_hint, timeout))
+
+    def _flock(self, fd: int) -> bool:
+        """Try once; False while another process holds it."""
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
         except BlockingIOError:
-            holder = _read_holder(fd)
-            who = (
-                holder.describe() if holder else f"another process (no holder info in {self.path})"
-            )
-            tail = (
-                "; that process is alive, so it was not unlocked: wait for it to finish"
-                if unlock_hint
-                else "; wait for it to finish"
-            )
-            raise StateLockedError(f"{self.subject} is locked by {who}{tail}") from None
+            return False
         except OSError as error:
             raise StateError(
                 f"cannot lock {self.subject} ({self.path}: {error.strerror}); the filesystem "
                 "must support flock: keep state/ on a local disk"
             ) from None
+
+
+def locked_message(subject: str, who: str, unlock_hint: bool, timeout: float) -> str:
+    if unlock_hint:
+        tail = "; that process is alive, so it was not unlocked: wait for it to finish"
+    elif timeout > 0:
+        tail = f"; waited {timeout:g} s (--lock-timeout). Wait for it to finish, or wait longer"
+    else:
+        tail = "; wait for it to finish, or pass --lock-timeout to wait for it"
+    return f"{subject} is locked by {who}{tail}"
 
 
 def _read_holder(fd: int) -> LockHolder | None:

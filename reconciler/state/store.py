@@ -6,37 +6,39 @@ Snapshots are replaced atomically (temp, fsync, rename, fsync dir), keeping `<na
 
 from __future__ import annotations
 
-import gc
-import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import pydantic_core
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from reconciler.atomicfile import fsync_dir, write_all, write_synced
 from reconciler.errors import StateError
+from reconciler.state.backend import (
+    BackendKind,
+    HistoryEntry,
+    Moved,
+    moved_message,
+    refuse_adopt,
+)
+from reconciler.state.codec import (
+    Entry,
+    dump_entry,
+    dump_state,
+    entries_for,
+    parse_snapshot,
+    replay,
+)
 from reconciler.state.lock import FileLock, LockHolder
-from reconciler.state.model import STATE_VERSION, Event, State, apply_event
+from reconciler.state.model import Event, State
 
 TORN_WRITE_NOTICE = (
     "{journal} ended with an interrupted write (a crash during a previous run); that last, "
     "incomplete entry was ignored: it had not been acknowledged, so nothing was sent on its account"
 )
-
-
-class _Entry(BaseModel):
-    """One journal line: the event and the serial the state has once it is applied."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    serial: int
-    lineage: str
-    event: Event
 
 
 @dataclass
@@ -62,7 +64,11 @@ class StateStore:
         stem = path.name.removesuffix(".json")
         self.journal_path = path.with_name(stem + ".journal")
         self.backup_path = path.with_name(path.name + ".backup")
+        self.moved_path = path.with_name(stem + ".moved")
         self._tmp_path = path.with_name(path.name + ".tmp")
+        self.kind: BackendKind = "file"
+        self.name = str(path)
+        self.journal_name = str(self.journal_path)
         self._lock = FileLock(path.with_name(path.name + ".lock"), str(path))
         self._disk: _Disk | None = None
         self._broken: str | None = None
@@ -74,14 +80,14 @@ class StateStore:
         return self.path.exists()
 
     @contextmanager
-    def lock(self, command: str) -> Iterator[None]:
+    def lock(self, command: str, *, timeout: float = 0.0) -> Iterator[None]:
         """Hold the exclusive lock for the block; StateLockedError names a live holder.
 
         A holder that died (even by SIGKILL) released its flock with its process, so it never
         blocks; the info it left is reported in `previous_holder` / `notices`. `unlock()` (the
         `reconcile state unlock` command) only clears such info; it cannot take a live lock.
         """
-        stale = self._lock.acquire(command)
+        stale = self._lock.acquire(command, timeout=timeout)
         self.previous_holder = stale
         if stale is not None:
             self.notices.append(
@@ -98,6 +104,12 @@ class StateStore:
 
     def load(self) -> State:
         """The recorded state: the snapshot plus the journal replayed. Missing file: a new state."""
+        moved = self._moved()
+        if moved is not None:
+            raise StateError(moved_message(self.name, moved))
+        return self._load()
+
+    def _load(self) -> State:
         snapshot, journal, fingerprint = self._read_files()
         if snapshot is None:
             if journal:
@@ -127,19 +139,15 @@ class StateStore:
             raise RuntimeError("append() needs the state last loaded or returned")
         if not events:
             return state
-        new = state
-        lines = []
-        for event in events:
-            new = apply_event(new, event)
-            lines.append(_Entry(serial=new.serial, lineage=new.lineage, event=event))
-        data = b"".join(entry.model_dump_json().encode() + b"\n" for entry in lines)
+        new, entries = entries_for(state, events)
+        data = b"".join(dump_entry(entry) + b"\n" for entry in entries)
         if disk.snapshot is None:
             self._write_snapshot(state, disk)  # fixes the lineage on disk before any entry
         self._append_bytes(disk, data)
         disk.state = new
         return new
 
-    def write(self, state: State) -> None:
+    def write(self, state: State, *, run: str = "") -> None:
         """Replace the snapshot atomically and drop the journal (whose entries it now holds).
 
         For compaction at the end of apply (`state` as last returned) and for callers that
@@ -153,6 +161,99 @@ class StateStore:
         self._write_snapshot(state, disk)
 
     compact = write
+
+    def kept_previous(self) -> str:
+        return str(self.backup_path)
+
+    # --- history and migration ---------------------------------------------------------------
+
+    def history(self) -> list[HistoryEntry]:
+        """The current snapshot and the one before it (`.backup`); git holds the earlier ones."""
+        kept = []
+        for path, current in ((self.path, True), (self.backup_path, False)):
+            try:
+                stat = path.stat()
+                state = parse_snapshot(path.read_bytes(), str(path), self._remedy())
+            except FileNotFoundError:
+                continue
+            written = datetime.fromtimestamp(stat.st_mtime, UTC)
+            entry = HistoryEntry(
+                serial=state.serial,
+                lineage=state.lineage,
+                written_at=written,
+                run="",
+                current=current,
+            )
+            kept.append(entry)
+        return kept
+
+    def load_serial(self, serial: int) -> State:
+        state = self.load()
+        if state.serial == serial and self.exists():
+            return state
+        for path in (self.path, self.backup_path):
+            try:
+                kept = parse_snapshot(path.read_bytes(), str(path), self._remedy())
+            except FileNotFoundError:
+                continue
+            if kept.serial == serial:
+                return kept
+        have = ", ".join(str(entry.serial) for entry in self.history()) or "none"
+        raise StateError(
+            f"serial {serial} is not kept in {self.path} (the file backend keeps the current "
+            f"snapshot and the one before it, in {self.backup_path}: serials {have}). Earlier "
+            f"versions are in git: `git log -p -- {self.path}`"
+        )
+
+    def export(self) -> tuple[State | None, list[Entry]]:
+        self._load()  # refuses a corrupt or newer state, or a broken journal, as load() does
+        snapshot, journal, _ = self._read_files()
+        if snapshot is None:
+            return None, []
+        base = self._parse_snapshot(snapshot)
+        complete = journal.rfind(b"\n") + 1
+        entries = [Entry.model_validate_json(line) for line in journal[:complete].splitlines()]
+        return base, [entry for entry in entries if entry.serial > base.serial]
+
+    def adopt(self, snapshot: State, entries: Sequence[Entry], *, run: str = "") -> None:
+        if not self._lock.held:
+            raise RuntimeError("state writes need the lock: use `with store.lock(command):`")
+        mine = self._load() if self.exists() else None
+        last = entries[-1].serial if entries else snapshot.serial
+        refused = refuse_adopt(self.name, mine, snapshot, last)
+        if refused is not None:
+            raise StateError(refused)
+        disk = self._disk
+        assert disk is not None or mine is None
+        if disk is None:
+            disk = self._disk = _Disk(snapshot, None, 0, 0, 0)
+        self._write_snapshot(snapshot, disk)
+        if entries:
+            self._append_bytes(disk, b"".join(dump_entry(entry) + b"\n" for entry in entries))
+        # Last: until the mark is gone, a copy cut short by a crash is refused, not used.
+        self.moved_path.unlink(missing_ok=True)
+        fsync_dir(self.path.parent)
+
+    def mark_moved(self, moved: Moved) -> None:
+        if not self._lock.held:
+            raise RuntimeError("state writes need the lock: use `with store.lock(command):`")
+        tmp = self.moved_path.with_name(self.moved_path.name + ".tmp")
+        write_synced(tmp, moved.model_dump_json(indent=2).encode() + b"\n")
+        tmp.replace(self.moved_path)
+        fsync_dir(self.path.parent)
+
+    def _moved(self) -> Moved | None:
+        try:
+            raw = self.moved_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return Moved.model_validate_json(raw)
+        except ValidationError:
+            raise StateError(
+                f"{self.moved_path} marks {self.path} as moved elsewhere but cannot be read; "
+                "find where the state went (reconcile.toml's history in git) before removing it"
+            ) from None
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -179,74 +280,22 @@ class StateStore:
         return snapshot, journal, before
 
     def _parse_snapshot(self, data: bytes) -> State:
-        try:
-            with _gc_paused(keep=True):
-                state = State.model_validate_json(data)
-        except ValidationError as error:
-            version = _peek_version(data)
-            if isinstance(version, int) and version > STATE_VERSION:
-                raise self._newer(version) from None
-            first = error.errors()[0]
-            if first["type"] == "json_invalid":
-                what = f"is not valid JSON ({first['msg']}): it is truncated or corrupt"
-            else:
-                where = ".".join(str(p) for p in first["loc"]) or "top level"
-                what = f"is not a reconcile state file ({where}: {first['msg']})"
-            raise StateError(f"{self.path} {what}. {self._remedy()}") from None
-        if state.version > STATE_VERSION:
-            raise self._newer(state.version)
-        if state.version < 1:
-            raise StateError(
-                f"{self.path} has an unknown state version {state.version}. {self._remedy()}"
-            )
-        return state
+        return parse_snapshot(data, str(self.path), self._remedy())
 
     def _replay(self, state: State, data: bytes) -> tuple[State, int]:
         """Apply the journal entries after the snapshot; return the state and the complete bytes."""
-        base_serial = state.serial
-        pos, number = 0, 0
-        while pos < len(data):
-            number += 1
-            newline = data.find(b"\n", pos)
-            if newline < 0:
-                break  # torn: a crash in the middle of an append
-            is_last = newline == len(data) - 1
-            try:
-                entry = _Entry.model_validate_json(data[pos:newline])
-            except ValidationError as error:
-                first = error.errors()[0]
-                if is_last and first["type"] == "json_invalid":
-                    break  # torn as well: the line never completed
-                raise self._bad_journal(number, f"unreadable entry ({first['msg']})") from None
-            if entry.lineage != state.lineage:
-                raise self._bad_journal(
-                    number,
-                    f"it belongs to another state (lineage {entry.lineage}, "
-                    f"{self.path} has {state.lineage})",
-                )
-            if entry.serial > base_serial:  # older entries are already in the snapshot
-                if entry.serial != state.serial + 1:
-                    raise self._bad_journal(
-                        number, f"serial {entry.serial} follows {state.serial}: entries are missing"
-                    )
-                try:
-                    state = apply_event(state, entry.event)
-                except KeyError as error:
-                    raise self._bad_journal(number, f"it names unknown {error}") from None
-            pos = newline + 1
-        return state, pos
+        complete = data.rfind(b"\n") + 1  # bytes after the last newline: a torn, unacked write
+        lines = data[:complete].split(b"\n")[:-1]
+        state, whole = replay(
+            state, lines, self._bad_journal, torn_tail_possible=complete == len(data)
+        )
+        return state, sum(len(line) + 1 for line in lines[:whole])
 
     def _remedy(self) -> str:
         source = f"from {self.backup_path} or " if self.backup_path.exists() else ""
         return (
             f"It was left untouched. Restore it {source}from git (`git checkout -- {self.path}`), "
             "then run the command again."
-        )
-
-    def _newer(self, version: int) -> StateError:
-        return StateError(
-            f"{self.path} was written by a newer reconcile (state version {version}; this one "
-            f"reads version {STATE_VERSION}); upgrade reconcile. The file was left untouched."
         )
 
     def _bad_journal(self, line: int, why: str) -> StateError:
@@ -349,46 +398,5 @@ class StateStore:
         tmp.replace(self.backup_path)
 
 
-def dump_state(state: State) -> bytes:
-    """The snapshot bytes: sorted keys, indent 2, UTF-8, trailing newline (diffs well in git)."""
-    with _gc_paused():
-        return pydantic_core.to_json(_sorted(state.model_dump(mode="json")), indent=2) + b"\n"
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _sorted(value[key]) for key in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted(item) for item in value]
-    return value
-
-
-def _peek_version(data: bytes) -> object:
-    try:
-        parsed = json.loads(data)
-    except ValueError:
-        return None
-    return parsed.get("version") if isinstance(parsed, dict) else None
-
-
 def _fingerprint(stat: os.stat_result) -> tuple[int, int, int]:
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-
-
-@contextmanager
-def _gc_paused(*, keep: bool = False) -> Iterator[None]:
-    """No cyclic-GC passes while building millions of acyclic objects (about half the time).
-
-    With `keep`, the new objects go straight to the oldest generation (freeze + unfreeze), so the
-    first collection afterwards does not walk them all again (~0.08 s more for 10k schedules).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if keep:
-            gc.freeze()
-            gc.unfreeze()
-        if enabled:
-            gc.enable()
