@@ -24,6 +24,7 @@ from reconciler.errors import ExitCode
 from reconciler.state.store import StateStore
 from tests.support.campaign import NOW, SINGLE, apply, daily, write_project, writes
 from tests.support.emulator import EMULATOR_NOW, EmulatorHandle
+from tests.support.postgres import Backend
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -238,10 +239,11 @@ def slow_writes(env: EmulatorHandle) -> Iterator[EmulatorHandle]:
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [1, 2, 5, 9, 14])
 def test_kill_at_any_point_then_rerun_converges(
-    slow_writes: EmulatorHandle, tmp_path: Path, kill_after: int
+    slow_writes: EmulatorHandle, tmp_path: Path, kill_after: int, backend: Backend
 ) -> None:
     emu = slow_writes
     write_project(tmp_path, 12)
+    backend.configure(tmp_path)
     proc = _spawn_apply(emu, tmp_path)
     deadline = time.monotonic() + 30
     while len(emu.calls()) < kill_after and proc.poll() is None and time.monotonic() < deadline:
@@ -495,18 +497,30 @@ def test_output_to_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_two_concurrent_applies_one_is_refused_and_nothing_is_corrupted(
-    slow_writes: EmulatorHandle, tmp_path: Path
+    slow_writes: EmulatorHandle, tmp_path: Path, backend: Backend
 ) -> None:
+    """Two applies of one state: exactly one proceeds. With PostgreSQL, from two working copies
+    (two CI runners): the file store cannot share its lock there, the database does."""
     emu = slow_writes
-    write_project(tmp_path, 12)
-    first = _spawn_apply(emu, tmp_path)
+    emu.set_faults(rate_slow=1.0, slow_seconds=0.25)  # the first is still busy when the second runs
+    first_root, second_root = tmp_path, tmp_path
+    write_project(first_root, 12)
+    backend.configure(first_root)
+    if backend.kind == "postgres":
+        second_root = tmp_path / "second-runner"
+        shutil.copytree(first_root, second_root, ignore=shutil.ignore_patterns("second-runner"))
+    first = _spawn_apply(emu, first_root)
     deadline = time.monotonic() + 30
     while len(emu.calls()) < 2 and time.monotonic() < deadline:  # the first holds the lock
         time.sleep(0.005)
-    assert apply(emu, tmp_path) == ExitCode.LOCKED
+    calls = len(emu.calls())
+    assert apply(emu, second_root) == ExitCode.LOCKED
+    assert all(c.method == "GET" for c in emu.calls()[calls:] if c.path == "/v4/schedules")
     assert first.wait(timeout=60) == ExitCode.OK
     emu.set_faults()
-    assert_converged(emu, tmp_path, {f"msg_{i:02d}" for i in range(12)})
+    assert_converged(emu, second_root, {f"msg_{i:02d}" for i in range(12)})
+    posts = [c for c in emu.calls() if c.method == "POST" and c.path == "/v4/schedules"]
+    assert sum(c.write_applied for c in posts) == 12
 
 
 # --- a saved plan file is evidence, not instructions: apply runs its own rebuild -----------

@@ -90,8 +90,8 @@ class Config:
         The built-in environment is called "default" (state/default.json, ENGAGELAB_* variables)
         unless the file defines one by that name.
         """
-        chosen = name or self.default_environment
-        if chosen is None or (chosen == BUILTIN and chosen not in self.environments):
+        chosen = name or self.default_environment or BUILTIN
+        if chosen == BUILTIN and chosen not in self.environments:
             return None
         found = self.environments.get(chosen)
         if found is None:

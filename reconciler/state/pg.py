@@ -182,7 +182,7 @@ class PgStateStore:
         if self._held:
             raise StateLockedError(f"{self.name} is already locked by this process")
         conn = self._connection()
-        with self._errors("lock"):
+        with self._errors("lock"), _closed_on_error(self):
 
             def take() -> bool:
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._lock_id,)).fetchone()
@@ -211,6 +211,7 @@ class PgStateStore:
             self.close()
 
     def _release(self, conn: psycopg.Connection[Any]) -> None:
+        _require_driver(self.location.url_env)
         import psycopg
 
         try:
@@ -553,6 +554,7 @@ class PgStateStore:
     @contextmanager
     def _write(self, what: str) -> Iterator[psycopg.Connection[Any]]:
         """A write; any failure leaves its outcome unknown, so nothing more is recorded."""
+        _require_driver(self.location.url_env)
         import psycopg
 
         conn = self._connection()
@@ -572,6 +574,7 @@ class PgStateStore:
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
+        _require_driver(self.location.url_env)
         import psycopg
 
         try:
@@ -603,13 +606,29 @@ class PgStateStore:
         )
 
 
-def _connect(url: str, url_env: str) -> psycopg.Connection[Any]:
+@contextmanager
+def _closed_on_error(store: PgStateStore) -> Iterator[None]:
     try:
-        import psycopg
+        yield
+    except BaseException:
+        store.close()
+        raise
+
+
+def _require_driver(url_env: str) -> None:
+    """psycopg must be importable; else a clear error naming the extra that installs it."""
+    try:
+        import psycopg  # noqa: F401
     except ImportError:
         raise ConfigError(
             f"the state is in PostgreSQL (${url_env}), which needs psycopg: pip install '{EXTRA}'"
         ) from None
+
+
+def _connect(url: str, url_env: str) -> psycopg.Connection[Any]:
+    _require_driver(url_env)
+    import psycopg
+
     try:
         conn = psycopg.connect(
             url,

@@ -191,11 +191,19 @@ class Backend:
 def backend(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Backend:
+    """Each backend in turn (the test runs once per backend)."""
     if request.param == "file":
         return Backend("file", tmp_path)
     url: str = request.getfixturevalue("pg_url")
     monkeypatch.setenv(STATE_URL_ENV, url)
     return Backend("postgres", tmp_path, url=url, project="t-" + uuid.uuid4().hex[:12])
+
+
+@pytest.fixture
+def pg_backend(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    """The PostgreSQL backend only, for what the file store has no counterpart of."""
+    monkeypatch.setenv(STATE_URL_ENV, pg_url)
+    return Backend("postgres", tmp_path, url=pg_url, project="t-" + uuid.uuid4().hex[:12])
 
 
 def open_store(spec: str) -> Store:
