@@ -768,3 +768,30 @@ def test_a_reviewed_comment_that_is_not_the_plan_file_is_not_taken_as_reviewed(
     assert done.returncode == 0 and said["approval"] == "required"
     summary = (campaign.work / "plans" / "summary.md").read_text(encoding="utf-8")
     assert "the reviewed comment is not what the reviewed plan file says" in summary
+
+
+def test_with_the_state_in_postgresql_the_apply_job_commits_nothing_back(
+    campaign: Campaign, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI_TEST_STATE_URL", pg_url)  # not RECONCILE_*: the job keeps it
+    project = "ci-" + os.urandom(4).hex()
+    state = f'state = {{ url_env = "CI_TEST_STATE_URL", project = "{project}" }}'
+    (campaign.work / "reconcile.toml").write_text(f"[environments.default]\n{state}\n", "utf-8")
+    commit_all(campaign.work, "the state moves to PostgreSQL")
+    git(campaign.work, "push", "--quiet", "origin", "main")
+    review(campaign)
+    assert prepare(campaign)[0].returncode == 0
+    done = campaign.ci("apply", "plans")
+    assert done.returncode == 0, done.stderr
+    assert campaign.emulator.names() == {"msg_00": 1, "msg_01": 1}
+    assert not (campaign.work / "state" / "default.json").exists()
+    before = git(campaign.origin, "rev-parse", "main")
+    summary = campaign.work / "summary.md"
+    done = campaign.ci("push-state", "main", "reconcile: state", GITHUB_STEP_SUMMARY=str(summary))
+    assert done.returncode == 0, done.stderr
+    assert "kept in PostgreSQL" in summary.read_text(encoding="utf-8")
+    assert git(campaign.origin, "rev-parse", "main") == before  # nothing committed back
+    # A second apply, as from another runner's fresh checkout, finds the state there.
+    again = campaign.ci("plan", "plan")
+    assert again.returncode == 0, again.stderr
+    assert "No changes" in (campaign.work / "plan" / "default" / "comment-1.md").read_text("utf-8")

@@ -195,7 +195,7 @@ def test_migrate_file_to_postgres_and_back_keeps_every_record(
         encoding="utf-8",
     )
     assert state(tmp_path, "where") == 0
-    assert capsys.readouterr().out.startswith(f"postgres postgresql state {project}/default/")
+    assert capsys.readouterr().out == f"postgres {project}/default ($RECONCILE_STATE_URL)\n"
     assert main(["plan", "--root", str(tmp_path), "--now", NOW, "--detailed-exitcode"]) == 0
     calls = len(env.calls())
     assert apply(env, tmp_path) == ExitCode.OK

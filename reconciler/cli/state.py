@@ -116,7 +116,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     init.set_defaults(func=run)
     actions.add_parser(
-        "where", parents=parent, help="print the backend: `file PATH` or `postgres KEY`"
+        "where",
+        parents=parent,
+        help="print where the state is: `file PATH` or `postgres PROJECT/ENV ($VAR)`; needs "
+        "no credentials and no connection (for CI scripts)",
     ).set_defaults(func=run)
     rm = actions.add_parser(
         "rm",
@@ -150,10 +153,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if command == "init-backend":
         return _init_backend(args)
-    store = common.open_store(args)
     if command == "where":
-        out(f"{store.kind} {store.name}")
+        env = common.environment(args)
+        if getattr(args, "state", None) is None and env is not None and env.state_url_env:
+            out(f"postgres {env.state_project}/{env.name} (${env.state_url_env})")
+        else:
+            out(f"file {common.state_path(args)}")
         return 0
+    store = common.open_store(args)
     if command == "unlock":
         return _unlock(store)
     if command == "rm":

@@ -12,7 +12,8 @@
 #   prepare REVIEWED OUT     per environment: the reviewed plan if `apply --check` passes, else a
 #                            new plan (RECONCILE_ON_STALE); writes OUT/replanned and OUT/summary.md
 #   apply DIR                apply DIR/<env>.json in order; stops at the first failure
-#   push-state BRANCH MSG    commit state/ and push it to BRANCH; never merges a state that moved
+#   push-state BRANCH MSG    commit state/ and push it to BRANCH; never merges a state that moved;
+#                            nothing to do when every environment's state is in PostgreSQL
 #
 # Settings (environment): RECONCILE_ENVS (environments in apply order), RECONCILE_ON_STALE
 # (approve | replan | fail), RECONCILE_STATE_BRANCH (empty: state/ lives on the main branch),
@@ -318,11 +319,33 @@ rebuild_on() {
   git log -1 --format=%B "$commit" | git commit-tree "$tree" -p "$tip"
 }
 
+# True when some environment keeps its state in a file (state/, committed back by push-state);
+# false when RECONCILE_ENVS all keep theirs in PostgreSQL (`reconcile state where`).
+files_to_push() {
+  local env where
+  [ -n "${RECONCILE_ENVS:-}" ] || return 0
+  read_envs
+  for env in "${ENVS[@]}"; do
+    where=$(RECONCILE_ENV="$env" reconcile state where) || die "cannot tell where the state of $env is"
+    case "$where" in
+      postgres\ *) ;;
+      *) return 0 ;;
+    esac
+  done
+  return 1
+}
+
 cmd_push_state() {
   local branch=${1:?push-state BRANCH MESSAGE} message=${2:?push-state BRANCH MESSAGE}
   local remote=${RECONCILE_GIT_REMOTE:-origin} repo=. base="" tip attempt new
   local who=(-c "user.name=${RECONCILE_GIT_NAME:-reconcile[bot]}"
              -c "user.email=${RECONCILE_GIT_EMAIL:-reconcile@users.noreply.github.com}")
+  if ! files_to_push; then
+    note "state: every environment keeps its state in PostgreSQL; nothing is committed back"
+    echo "The state of ${RECONCILE_ENVS:-every environment} is kept in PostgreSQL, not in git:" \
+      "this job commits nothing back; the database keeps every version of it." | summary
+    return
+  fi
   [ -d state ] || die "no state/ folder here: nothing to push"
   [ -f "$PULLED" ] && base=$(cat "$PULLED")
   if [ -n "${RECONCILE_STATE_BRANCH:-}" ]; then
