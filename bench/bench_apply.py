@@ -2,17 +2,21 @@
 
 Targets (issue #5): wall <= 1.15 x the ideal (calls / 200 s), exactly 2,000 creates, and a
 no-change re-apply in <= 2 s with 0 calls. Each apply runs as a whole `reconcile` process.
-Usage: python bench/bench_apply.py [--schedules 2000] [--rate 200]
+With `--backend both` (issue #15) the file and PostgreSQL backends run alternately, each on a
+fresh emulator, `--repeat` times: the PostgreSQL apply must stay within 1.05 x the file one.
+Usage: python bench/bench_apply.py [--schedules 2000] [--rate 200] [--backend file|postgres|both]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +46,41 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--schedules", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--backend", choices=["file", "postgres", "both"], default="file")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds, with --backend both")
     args = parser.parse_args()
+    if args.backend == "file":
+        return one(args, None)[0]
+    from tests.support.postgres import PostgresServer
+
+    server = PostgresServer().start()
+    try:
+        url = server.new_database()
+        if args.backend == "postgres":
+            return one(args, url)[0]
+        walls: dict[str, list[float]] = {"file": [], "postgres": []}
+        failed = 0
+        for round_ in range(args.repeat):
+            for kind in ("file", "postgres") if round_ % 2 == 0 else ("postgres", "file"):
+                print(f"--- round {round_ + 1}, {kind} backend")
+                code, wall = one(args, url if kind == "postgres" else None)
+                failed |= code
+                walls[kind].append(wall)
+        ratio = statistics.median(walls["postgres"]) / statistics.median(walls["file"])
+        print(
+            f"apply wall, median: file {statistics.median(walls['file']):.2f} s, postgres "
+            f"{statistics.median(walls['postgres']):.2f} s -> postgres / file {ratio:.3f} "
+            "(target <= 1.05)"
+        )
+        ok = not failed and ratio <= 1.05
+        print("PASS" if ok else "FAIL")
+        return 0 if ok else 1
+    finally:
+        server.stop()
+
+
+def one(args: argparse.Namespace, pg_url: str | None) -> tuple[int, float]:
+    """One apply + re-apply on a fresh emulator; the state in PostgreSQL when `pg_url` is set."""
     plans = max(1, args.schedules // 100)
     config = EmulatorConfig(
         app_key="bench-key",
@@ -60,6 +98,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, Emulator(config) as emu:
         root = Path(tmp)
         generate(root, plans=plans, per_plan=args.schedules // plans, languages=5)
+        if pg_url is not None:
+            env["BENCH_STATE_URL"] = pg_url
+            project = f"bench-{uuid.uuid4().hex[:8]}"
+            state = f'state = {{ url_env = "BENCH_STATE_URL", project = "{project}" }}'
+            (root / "reconcile.toml").write_text(f"[environments.default]\n{state}\n", "utf-8")
         base_url = emu.base_url
         print(f"apply: {args.schedules} creates + {plans} plan upserts at {args.rate:.0f} req/s")
         wall = run_apply(root, base_url, args.rate, env)
@@ -79,7 +122,7 @@ def main() -> int:
         ok = ok and again <= 2.0 and extra == 0
         print(f"re-apply with no change: {again:.2f} s, {extra} calls (target <= 2 s, 0 calls)")
         print("PASS" if ok else "FAIL")
-        return 0 if ok else 1
+        return (0 if ok else 1), wall
 
 
 if __name__ == "__main__":
