@@ -8,15 +8,15 @@ import signal
 import time
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from pathlib import Path
 
 from reconciler.state.model import Event, ScheduleCreated, ScheduleForgotten, State, apply_event
 from reconciler.state.store import StateStore
+from tests.support.postgres import Backend, open_store, spec_of
 
 AT = datetime(2025, 12, 1, 9, tzinfo=UTC)
 KILLS = 40
 CONTEXT = multiprocessing.get_context("forkserver")
-CONTEXT.set_forkserver_preload([__name__, "reconciler.state.store"])
+CONTEXT.set_forkserver_preload([__name__, "reconciler.state.store", "reconciler.state.pg"])
 
 
 def event_for(serial: int) -> Event:
@@ -44,10 +44,10 @@ def version(lineage: str, serial: int) -> State:
     return state
 
 
-def writer(path: Path, progress: Connection, seed: int) -> None:
+def writer(spec: str, progress: Connection, seed: int) -> None:
     """Append and compact forever; report each acknowledged serial on the `progress` pipe."""
     rng = random.Random(seed)
-    store = StateStore(path)
+    store = open_store(spec)
     with store.lock("crash test writer"):
         state = store.load()
         while True:
@@ -61,14 +61,14 @@ def writer(path: Path, progress: Connection, seed: int) -> None:
             progress.send(state.serial)
 
 
-def run_and_kill(path: Path, seed: int, delay: float) -> int:
+def run_and_kill(spec: str, seed: int, delay: float) -> int:
     """Run a writer, SIGKILL it `delay` s after its first write; return the last serial it acked.
 
     The forkserver (one clean, single-threaded process, modules preloaded) makes each writer cheap
     to start without forking pytest itself, whose other threads could deadlock a forked child.
     """
     read_end, write_end = CONTEXT.Pipe(duplex=False)
-    process = CONTEXT.Process(target=writer, args=(path, write_end, seed), daemon=True)
+    process = CONTEXT.Process(target=writer, args=(spec, write_end, seed), daemon=True)
     process.start()
     write_end.close()
     # Waiting for a first write keeps the test meaningful on a loaded machine.
@@ -88,18 +88,21 @@ def run_and_kill(path: Path, seed: int, delay: float) -> int:
 
 
 def test_a_killed_writer_leaves_a_valid_state_holding_everything_it_acknowledged(
-    tmp_path: Path,
+    backend: Backend,
 ) -> None:
-    path = tmp_path / "default.json"
+    path = backend.root / "state" / "default.json"
     rng = random.Random(4)
-    for attempt in range(KILLS):
-        acknowledged = run_and_kill(path, seed=attempt, delay=rng.uniform(0.0, 0.05))
-        store = StateStore(path)
+    kills = KILLS if backend.kind == "file" else KILLS // 2  # each PostgreSQL kill costs more
+    for attempt in range(kills):
+        acknowledged = run_and_kill(spec_of(backend), seed=attempt, delay=rng.uniform(0.0, 0.05))
+        store = backend.store()
         state = store.load()
         assert state == version(state.lineage, state.serial)
         assert state.serial >= acknowledged
         backup = path.with_name("default.json.backup")
         if backup.exists():
             kept = StateStore(backup).load()
-            assert kept == version(state.lineage, kept.serial)
-    assert state.serial >= KILLS  # each writer's first write was acknowledged, so it is there
+            assert kept == version(kept.lineage, kept.serial)
+        for entry in store.history():  # every kept snapshot is a whole, earlier state
+            assert store.load_serial(entry.serial) == version(state.lineage, entry.serial)
+    assert state.serial >= kills  # each writer's first write was acknowledged, so it is there
