@@ -18,7 +18,7 @@ import pytest
 from reconciler.cli.main import main
 from reconciler.errors import ExitCode
 from reconciler.state.store import StateStore
-from tests.support.campaign import NOW, apply, write_project
+from tests.support.campaign import NOW, apply, schedule_created, write_project
 from tests.support.emulator import EMULATOR_NOW, EmulatorHandle
 from tests.support.postgres import STATE_URL_ENV, Backend, PostgresServer
 
@@ -262,9 +262,35 @@ def test_the_key_is_bound_to_the_appkey_the_state_was_applied_with(pg_backend: B
 
     store = pg.store()
     with store.lock("t"):
-        store.append(
-            store.load(),
-            [TargetBound(target=Target(base_url="https://x", app_key_fingerprint="sha256:other"))],
+        state = store.append(store.load(), [schedule_created("a")])
+        other = Target(base_url="https://x", app_key_fingerprint="sha256:other")
+        with pytest.raises(StateError, match="applied with AppKey sha256:other"):
+            store.append(state, [TargetBound(target=other)])
+    # Rows copied by hand under another key are refused on reading, too.
+    import psycopg
+
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        body = conn.execute(
+            "SELECT s.body FROM reconcile_snapshots s JOIN reconcile_states h USING (key) "
+            "WHERE h.project = %s ORDER BY s.serial DESC LIMIT 1",
+            (pg.project,),
+        ).fetchone()
+        assert body is not None
+        forged = json.loads(bytes(body[0]))
+        forged["target"] = other.model_dump(mode="json")
+        conn.execute(
+            "UPDATE reconcile_snapshots s SET body = %s FROM reconcile_states h "
+            "WHERE s.key = h.key AND h.project = %s",
+            (json.dumps(forged).encode(), pg.project),
+        )
+        conn.execute(
+            "DELETE FROM reconcile_journal j USING reconcile_states h "
+            "WHERE j.key = h.key AND h.project = %s",
+            (pg.project,),
+        )
+        conn.execute(
+            "UPDATE reconcile_states SET serial = snapshot_serial WHERE project = %s",
+            (pg.project,),
         )
     with pytest.raises(StateError, match="bound to AppKey sha256:other"):
         pg.store().load()
@@ -372,3 +398,34 @@ def test_a_killed_apply_leaves_the_lock_free_and_the_holder_reported(
     capsys.readouterr()
     assert apply(env, tmp_path, "--lock-timeout", "10s", now=LATER) == ExitCode.OK
     assert f"pid {proc.pid}" in capsys.readouterr().err  # the holder that did not finish
+
+
+def test_a_broken_state_is_listed_and_restored_through_the_cli(
+    env: EmulatorHandle, tmp_path: Path, pg_backend: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import psycopg
+
+    pg_backend.configure(tmp_path)
+    write_project(tmp_path, 1)
+    assert apply(env, tmp_path) == ExitCode.OK
+    first = pg_backend.store().load()
+    write_project(tmp_path, 2)
+    assert apply(env, tmp_path) == ExitCode.OK
+    with psycopg.connect(pg_backend.url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE reconcile_snapshots s SET body = '{' FROM reconcile_states h "
+            "WHERE s.key = h.key AND s.serial = h.snapshot_serial AND h.project = %s",
+            (pg_backend.project,),
+        )
+    capsys.readouterr()
+    assert state(tmp_path, "list") == ExitCode.ERROR
+    assert "restore --serial N --force" in capsys.readouterr().err
+    assert state(tmp_path, "history") == 0  # readable although the current snapshot is not
+    assert f"{first.serial} " in capsys.readouterr().out
+    serial = str(first.serial)
+    assert state(tmp_path, "restore", "--serial", serial, "--auto-approve") == ExitCode.ERROR
+    assert "add --force" in capsys.readouterr().err
+    assert state(tmp_path, "restore", "--serial", serial, "--auto-approve", "--force") == 0
+    captured = capsys.readouterr()
+    assert "cannot be read" in captured.err and "schedule.msg_01" in captured.out
+    assert sorted(pg_backend.store().load().schedules) == ["msg_00"]

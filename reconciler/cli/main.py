@@ -105,10 +105,25 @@ def credential_values(
     keys = {environ.get(n, "").strip() for n in names[0::2]} - {""}
     secrets = {environ.get(n, "").strip() for n in names[1::2]} - {""}
     values = keys | secrets
+    if env is not None and env.state_url_env:  # the state's connection string, and its password
+        url = environ.get(env.state_url_env, "").strip()
+        values |= {url, *_url_secrets(url)} - {""}
     for key in keys:
         for secret in secrets:
             values.add(base64.b64encode(f"{key}:{secret}".encode()).decode("ascii"))
     return sorted((v for v in values if len(v) >= _MIN_SECRET), key=len, reverse=True)
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The password in a connection string's user-info (up to its last @: a password may hold
+    an unencoded @), and each piece of it."""
+    import re
+
+    match = re.search(r"://([^/?#]*)@", url)
+    if not match:
+        return []
+    password = match.group(1).partition(":")[2]  # the user name is not a secret
+    return [password, *(piece for piece in password.split("@") if len(piece) >= _MIN_SECRET)]
 
 
 def redact(text: str, args: argparse.Namespace | None = None) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from reconciler.cli import common
 from reconciler.cli.common import confirm, err, out, project_parent
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, StateError
 from reconciler.plan.planner import build_plan
 from reconciler.state.backend import Moved, Store
 from reconciler.state.model import (
@@ -71,6 +71,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     restore.add_argument("--serial", type=int, required=True, metavar="N")
     restore.add_argument(
         "--auto-approve", action="store_true", help="do not ask (required off a terminal)"
+    )
+    restore.add_argument(
+        "--force",
+        action="store_true",
+        help="restore over a current state that cannot be read (PostgreSQL; a file is "
+        "restored from its .backup or git)",
     )
     common.add_lock_timeout(restore)
     restore.set_defaults(func=run)
@@ -169,17 +175,19 @@ def run(args: argparse.Namespace) -> int:
         return _restore(store, args)
     if command == "migrate":
         return _migrate(store, args)
-    state = store.load()
-    _notices(store)
-    if not store.exists():
-        err(f"no state in {store.name}: nothing has been applied yet")
+    if command == "history":  # without loading the state: it is how to recover a broken one
+        _history(store)
+        return 0
+    if command == "show" and args.serial is not None:
+        state = store.load_serial(args.serial)
+    else:
+        state = store.load()
+        _notices(store)
+        if not store.exists():
+            err(f"no state in {store.name}: nothing has been applied yet")
     if command == "list":
         _list(state)
-    elif command == "history":
-        _history(store)
     else:
-        if args.serial is not None:
-            state = store.load_serial(args.serial)
         shown: object = (
             state.model_dump(mode="json")
             if args.address is None
@@ -313,7 +321,14 @@ def _history(store: Store) -> None:
 def _restore(store: Store, args: argparse.Namespace) -> int:
     project = common.Project(args)
     with store.lock("reconcile state restore", timeout=common.lock_timeout(args)):
-        current = common.load_state(store)
+        try:
+            current = common.load_state(store)
+        except StateError as error:
+            if not args.force:
+                raise StateError(
+                    f"{error}\nTo restore serial {args.serial} over it anyway, add --force"
+                ) from None
+            return _restore_unreadable(store, args, project, error)
         if current.pending_intents():
             names = ", ".join(sorted(r.address for r in current.pending_intents()))
             raise ConfigError(
@@ -349,6 +364,34 @@ def _restore(store: Store, args: argparse.Namespace) -> int:
         f"restored serial {args.serial} as serial {restored.serial}; the state before is in "
         f"{store.kept_previous()}"
     )
+    return 0
+
+
+def _restore_unreadable(
+    store: Store, args: argparse.Namespace, project: common.Project, error: StateError
+) -> int:
+    """`restore --force` over a current state that cannot be read (the lock is held)."""
+    kept = store.load_serial(args.serial)
+    plan = build_plan(project.desired, kept, project.now, project.settings)
+    err(f"warning: the current state cannot be read ({error})")
+    err(
+        "warning: what it recorded since serial "
+        f"{args.serial} is not known: any create below may send a push that already went"
+    )
+    out(f"Restoring serial {args.serial} of {store.name} over a state that cannot be read.")
+    out("The next apply, on the restored state, would do this:\n")
+    out(to_text(plan, color=common.color_enabled()))
+    if not args.auto_approve:
+        confirm(
+            f"Restore serial {args.serial}?",
+            off_terminal="state restore forgets what was recorded since; not on a terminal, "
+            "so pass --auto-approve to confirm",
+            cancelled="nothing was changed",
+        )
+    restored = store.replace_unreadable(
+        kept, run=common.run_description(f"reconcile state restore {args.serial} --force")
+    )
+    out(f"restored serial {args.serial} as serial {restored.serial}")
     return 0
 
 

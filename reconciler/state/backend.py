@@ -80,6 +80,11 @@ class Store(Protocol):
         """A kept snapshot, by serial (StateError naming what is kept when it is not)."""
         ...
 
+    def replace_unreadable(self, kept: State, *, run: str = "") -> State:
+        """Make a kept snapshot current again (as a new serial) over a current state that
+        cannot be read; needs the lock. Returns the state written."""
+        ...
+
     def export(self) -> tuple[State | None, list[Entry]]:
         """The snapshot and the journal entries after it, as stored (for `state migrate`)."""
         ...

@@ -42,7 +42,7 @@ from reconciler.state.codec import (
     replay,
 )
 from reconciler.state.lock import LockHolder, locked_message, wait_for
-from reconciler.state.model import Event, State
+from reconciler.state.model import Event, State, apply_event
 
 if TYPE_CHECKING:
     import psycopg
@@ -123,8 +123,17 @@ def lock_id(key: str) -> int:
 
 def migrate(url: str, url_env: str) -> tuple[int, int]:
     """Bring the database's schema up to date; return (version before, version now)."""
+    _require_driver(url_env)
+    import psycopg
+
     with _connect(url, url_env) as conn:
-        return _migrate(conn, url_env)
+        try:
+            return _migrate(conn, url_env)
+        except psycopg.Error as error:
+            raise StateError(
+                f"could not migrate the state database (${url_env}): {_reason(error, url)}; "
+                "nothing was changed"
+            ) from None
 
 
 class PgStateStore:
@@ -140,6 +149,7 @@ class PgStateStore:
         self._lock_id = lock_id(location.key)
         self._conn: psycopg.Connection[Any] | None = None
         self._held = False
+        self._backend_pid: int | None = None
         self._head: _Head | None = None
         self._broken: str | None = None
 
@@ -154,8 +164,17 @@ class PgStateStore:
             conn = _connect(self.location.url, self.location.url_env)
             try:
                 _migrate(conn, self.location.url_env)
-            except BaseException:
+            except BaseException as error:
                 conn.close()
+                import psycopg
+
+                if isinstance(error, psycopg.Error):
+                    reason = _reason(error, self.location.url)
+                    raise StateError(
+                        f"could not prepare the state database (${self.location.url_env}) for "
+                        f"{self.name} ({reason}); nothing was changed. Run the command again, or "
+                        "`reconcile state init-backend` with a role that may create tables"
+                    ) from None
                 raise
             self._conn = conn
         return self._conn
@@ -181,15 +200,24 @@ class PgStateStore:
         """
         if self._held:
             raise StateLockedError(f"{self.name} is already locked by this process")
-        conn = self._connection()
         with self._errors("lock"), _closed_on_error(self):
+            conn = self._connection()
+            if self._session_holds(conn):
+                # pg_try_advisory_lock would succeed again on a session another client shares
+                # (a pooler in transaction mode): that is someone else's lock, not ours.
+                raise StateLockedError(
+                    f"{self.name} is locked on this very database session by another client: "
+                    "is the connection string a pooler in transaction mode (pgbouncer, port "
+                    "6543)? Use a direct connection or session pooling"
+                )
 
             def take() -> bool:
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._lock_id,)).fetchone()
                 return bool(row and row[0])
 
             wait_for(take, timeout, lambda: self._busy(conn, timeout=timeout))
-            self._held = True
+            pid = conn.execute("SELECT pg_backend_pid()").fetchone()
+            self._backend_pid = pid[0] if pid else None
             stale = self._holder(conn)
             holder = LockHolder.me(command)
             conn.execute(
@@ -198,6 +226,7 @@ class PgStateStore:
                 "SET holder = EXCLUDED.holder, backend_pid = EXCLUDED.backend_pid, since = now()",
                 (self.location.key, holder.model_dump_json()),
             )
+            self._held = True
         self.previous_holder = stale
         if stale is not None:
             self.notices.append(
@@ -247,6 +276,15 @@ class PgStateStore:
     ) -> Exception:
         holder = self._holder(conn)
         who = holder.describe() if holder else "another process (it left no holder info)"
+        row = conn.execute(
+            "SELECT backend_pid FROM reconcile_locks WHERE key = %s", (self.location.key,)
+        ).fetchone()
+        if row is not None:
+            who += (
+                f", on database session {row[0]} (if that runner's machine is gone, the server "
+                f"drops the session within a minute; a DBA can end it at once with "
+                f"SELECT pg_terminate_backend({row[0]}))"
+            )
         return StateLockedError(locked_message(self.name, who, unlock_hint, timeout))
 
     # --- reading ----------------------------------------------------------------------------
@@ -334,22 +372,49 @@ class PgStateStore:
         ]
 
     def load_serial(self, serial: int) -> State:
-        state = self.load()
-        if state.serial == serial and self._head is not None and self._head.exists:
-            return state
-        with self._query() as conn:
+        """A kept snapshot, read on its own: the current state may be unreadable (that is when
+        an earlier serial is wanted)."""
+        with self._query() as conn, conn.transaction():
             row = conn.execute(
                 "SELECT body FROM reconcile_snapshots WHERE key = %s AND serial = %s",
                 (self.location.key, serial),
                 binary=True,
             ).fetchone()
-        if row is None:
-            have = ", ".join(str(entry.serial) for entry in self.history()) or "none"
-            raise StateError(
-                f"serial {serial} is not kept in {self.name} (kept: {have}, and the current "
-                f"state, serial {state.serial}); `reconcile state history` lists them"
-            )
-        return parse_snapshot(bytes(row[0]), f"{self.name} serial {serial}", self._remedy())
+            head = conn.execute(
+                "SELECT serial FROM reconcile_states WHERE key = %s", (self.location.key,)
+            ).fetchone()
+        if row is not None:
+            return parse_snapshot(bytes(row[0]), f"{self.name} serial {serial}", self._remedy())
+        if head is not None and head[0] == serial:
+            return self.load()  # the current state, journal included
+        have = ", ".join(str(entry.serial) for entry in self.history()) or "none"
+        current = f", and the current state, serial {head[0]}" if head else ""
+        raise StateError(
+            f"serial {serial} is not kept in {self.name} (kept: {have}{current}); "
+            "`reconcile state history` lists them"
+        )
+
+    def replace_unreadable(self, kept: State, *, run: str = "") -> State:
+        """`state restore --force`: make `kept` current again, as a new serial, when the current
+        state cannot be read (so load() cannot give the state to write over). Needs the lock."""
+        if not self._held:
+            raise RuntimeError("state writes need the lock: use `with store.lock(command):`")
+        self._check_bound(kept)
+        with self._write("restore a snapshot") as conn, conn.transaction():
+            self._check_lock(conn)
+            row = conn.execute(
+                "SELECT serial, lineage FROM reconcile_states WHERE key = %s FOR UPDATE",
+                (self.location.key,),
+            ).fetchone()
+            if row is None or row[1] != kept.lineage:
+                raise StateError(
+                    f"serial {kept.serial} is not of the state {self.name} holds; nothing was "
+                    "written"
+                )
+            restored = kept.model_copy(update={"serial": row[0] + 1})
+            self._put_snapshot(conn, restored, run)
+        self._head = _Head(restored, restored.serial, exists=True)
+        return restored
 
     def export(self) -> tuple[State | None, list[Entry]]:
         self._read(allow_moved=False)  # refuses what load() refuses
@@ -385,6 +450,7 @@ class PgStateStore:
         if not events:
             return state
         new, entries = entries_for(state, events)
+        self._check_bound(new)
         key = self.location.key
         with self._write("record an outcome") as conn, conn.transaction():
             self._check_head(conn, head)
@@ -408,6 +474,7 @@ class PgStateStore:
         older = state.serial < head.state.serial
         if older or (state.serial == head.state.serial and state != head.state):
             raise RuntimeError("write() of a changed state needs a higher serial")
+        self._check_bound(state)
         with self._write("write a snapshot") as conn, conn.transaction():
             self._check_head(conn, head)
             if not head.exists:
@@ -424,6 +491,10 @@ class PgStateStore:
     def adopt(self, snapshot: State, entries: Sequence[Entry], *, run: str = "") -> None:
         if not self._held:
             raise RuntimeError("state writes need the lock: use `with store.lock(command):`")
+        final = snapshot
+        for entry in entries:
+            final = apply_event(final, entry.event)
+        self._check_bound(final)
         mine = self._read(allow_moved=True)
         last = entries[-1].serial if entries else snapshot.serial
         refused = refuse_adopt(self.name, mine.state if mine.exists else None, snapshot, last)
@@ -457,6 +528,17 @@ class PgStateStore:
                 (moved.model_dump_json(), self.location.key),
             )
 
+    def _check_bound(self, state: State) -> None:
+        """Nothing is written under this key for a state applied with another AppKey."""
+        bound = state.target
+        if bound is not None and bound.app_key_fingerprint != self.location.app_key_fingerprint:
+            raise StateError(
+                f"this state was applied with AppKey {bound.app_key_fingerprint}, but "
+                f"{self.name} is keyed by AppKey {self.location.app_key_fingerprint} (the one "
+                "in the environment now): wrong credentials for this environment? Nothing was "
+                "written"
+            )
+
     def _writable(self, state: State) -> _Head:
         if not self._held:
             raise RuntimeError("state writes need the lock: use `with store.lock(command):`")
@@ -467,14 +549,26 @@ class PgStateStore:
             raise RuntimeError("write the state this store loaded, after load()")
         return head
 
-    def _check_lock(self, conn: psycopg.Connection[Any]) -> None:
+    def _session_holds(self, conn: psycopg.Connection[Any]) -> bool:
+        """Whether the server session behind `conn` holds this state's advisory lock."""
         row = conn.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
             "AND pid = pg_backend_pid() AND objsubid = 1 "
             "AND ((classid::bigint << 32) | objid::bigint) = %s",
             (self._lock_id,),
         ).fetchone()
-        if not row or not row[0]:
+        return bool(row and row[0])
+
+    def _check_lock(self, conn: psycopg.Connection[Any]) -> None:
+        """The lock is still held, by the very server session that took it."""
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        if row is None or row[0] != self._backend_pid:
+            raise StateError(
+                f"{self._lost()} (this write reached another database session than the one "
+                "holding the lock: a pooler in transaction mode? Use a direct connection or "
+                "session pooling)"
+            )
+        if not self._session_holds(conn):
             raise StateError(self._lost())
 
     def _check_head(self, conn: psycopg.Connection[Any], head: _Head) -> None:
@@ -527,13 +621,26 @@ class PgStateStore:
         conn.execute("DELETE FROM reconcile_journal WHERE key = %s", (key,))
 
     def _insert_snapshot(self, conn: psycopg.Connection[Any], state: State, run: str) -> None:
-        conn.execute(
+        """Add a snapshot to the history. A kept row is never rewritten: one already there at
+        this serial must hold this very state (a compaction with nothing new, a copy moved back)."""
+        body = dump_state(state)
+        inserted = conn.execute(
             "INSERT INTO reconcile_snapshots (key, serial, lineage, body, run) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key, serial) DO UPDATE "
-            "SET lineage = EXCLUDED.lineage, body = EXCLUDED.body, run = EXCLUDED.run, "
-            "written_at = now()",
-            (self.location.key, state.serial, state.lineage, dump_state(state), run),
-        )
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key, serial) DO NOTHING",
+            (self.location.key, state.serial, state.lineage, body, run),
+        ).rowcount
+        if inserted:
+            return
+        row = conn.execute(
+            "SELECT body FROM reconcile_snapshots WHERE key = %s AND serial = %s",
+            (self.location.key, state.serial),
+            binary=True,
+        ).fetchone()
+        if row is None or bytes(row[0]) != body:
+            raise StateError(
+                f"{self.name} already keeps another snapshot at serial {state.serial}; history "
+                "is never rewritten, so nothing was written"
+            )
 
     # --- errors -----------------------------------------------------------------------------
 
@@ -596,7 +703,7 @@ class PgStateStore:
     def _remedy(self) -> str:
         return (
             "Restore an earlier serial (`reconcile state history`, then `reconcile state "
-            "restore --serial N`), then run the command again."
+            "restore --serial N --force`), then run the command again."
         )
 
     def _bad_journal(self, line: int, why: str) -> StateError:
@@ -651,7 +758,47 @@ def _connect(url: str, url_env: str) -> psycopg.Connection[Any]:
             "postgresql://USER@HOST:PORT/DATABASE, the password in PGPASSWORD or ~/.pgpass"
         ) from None
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    try:
+        _configure_session(conn, url_env)
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+# Per session, whatever the database or role sets. synchronous_commit: a commit returns only once
+# its WAL is on disk (off, an acknowledged intent could vanish in a server crash and the call it
+# announced be made twice). The server-side keepalives and connection check notice a runner
+# whose host died within a minute, so its lock does not outlive it by the kernel's two hours; no
+# idle timeout may drop a session that holds the lock while the run waits on EngageLab.
+_SESSION_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("synchronous_commit", "on"),
+    ("idle_session_timeout", "0"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("tcp_keepalives_idle", "10"),
+    ("tcp_keepalives_interval", "5"),
+    ("tcp_keepalives_count", "3"),
+    ("client_connection_check_interval", "10000"),
+)
+_REQUIRED_SETTINGS = frozenset({"synchronous_commit"})
+
+
+def _configure_session(conn: psycopg.Connection[Any], url_env: str) -> None:
+    import psycopg
+
+    for name, value in _SESSION_SETTINGS:
+        try:
+            conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+        except psycopg.errors.UndefinedObject:  # an older server without it
+            if name in _REQUIRED_SETTINGS:
+                raise
+    row = conn.execute("SELECT current_setting('fsync')").fetchone()
+    if row is not None and row[0] != "on":
+        raise StateError(
+            f"the state database (${url_env}) runs with fsync = off: a commit there is not "
+            "durable, so a recorded intent could vanish in a crash and its push be sent twice. "
+            "Use a server with fsync = on"
+        )
 
 
 def _migrate(conn: psycopg.Connection[Any], url_env: str) -> tuple[int, int]:
@@ -663,8 +810,17 @@ def _migrate(conn: psycopg.Connection[Any], url_env: str) -> tuple[int, int]:
     before = row[0] if row else 0
     if before == SCHEMA_VERSION:
         return before, before
+    # The lock is taken before the transaction starts: its snapshot must be taken after the
+    # wait, or a waiter would not see the schema the first one created, and create it again.
+    conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+    try:
+        return _migrate_locked(conn, url_env, before)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+
+
+def _migrate_locked(conn: psycopg.Connection[Any], url_env: str, before: int) -> tuple[int, int]:
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         conn.execute("CREATE TABLE IF NOT EXISTS reconcile_schema (version integer NOT NULL)")
         row = conn.execute("SELECT version FROM reconcile_schema").fetchone()
         current = row[0] if row else 0
@@ -697,11 +853,14 @@ def _reason(error: Exception, url: str) -> str:
 
 
 def _secrets_of(url: str) -> list[str]:
+    """The connection string, the password of its user-info (up to the last @ before the host:
+    a password may hold an unencoded @) and each piece of that, and a key=value password."""
     found = [url]
-    match = re.search(r"://[^:/@]*:([^@]+)@", url)
+    match = re.search(r"://([^/?#]*)@", url)
     if match:
-        found.append(match.group(1))
+        password = match.group(1).partition(":")[2]  # the user name is not a secret
+        found += [password, *password.split("@")]
     match = re.search(r"password\s*=\s*(\S+)", url)
     if match:
         found.append(match.group(1).strip("'\""))
-    return [secret for secret in found if secret]
+    return sorted({secret for secret in found if len(secret) >= 3}, key=len, reverse=True)

@@ -205,6 +205,13 @@ class StateStore:
             f"versions are in git: `git log -p -- {self.path}`"
         )
 
+    def replace_unreadable(self, kept: State, *, run: str = "") -> State:
+        raise StateError(
+            f"{self.path} cannot be read, and the file backend does not write over it: restore "
+            f"it from {self.backup_path} or from git (`git log -p -- {self.path}`), then run "
+            "the command again"
+        )
+
     def export(self) -> tuple[State | None, list[Entry]]:
         self._load()  # refuses a corrupt or newer state, or a broken journal, as load() does
         snapshot, journal, _ = self._read_files()
