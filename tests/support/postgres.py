@@ -55,7 +55,8 @@ class PostgresServer:
         self.port = _free_port()
         self._as_user: list[str] = []
         if os.geteuid() == 0:
-            self._as_user = ["runuser", "-u", "postgres", "--"]
+            runuser = shutil.which("runuser") or "/usr/sbin/runuser"  # util-linux, in sbin
+            self._as_user = [runuser, "-u", "postgres", "--"]
             shutil.chown(self.tmp, "postgres")
             self.tmp.chmod(0o755)
 
