@@ -178,7 +178,9 @@ def _pg_size(url: str) -> str:
             "(SELECT length(body) FROM reconcile_snapshots ORDER BY serial DESC LIMIT 1)"
         ).fetchone()
     assert row is not None
-    return f"{row[1] / 1e6:.1f} MB of JSON, {row[0] / 1e6:.1f} MB on disk (TOAST-compressed)"
+    return (
+        f"{row[1] / 1e6:.2f} MB stored (zlib-compressed JSON), table {row[0] / 1e6:.1f} MB on disk"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -276,12 +277,12 @@ def test_the_key_is_bound_to_the_appkey_the_state_was_applied_with(pg_backend: B
             (pg.project,),
         ).fetchone()
         assert body is not None
-        forged = json.loads(bytes(body[0]))
+        forged = json.loads(zlib.decompress(body[0]))
         forged["target"] = other.model_dump(mode="json")
         conn.execute(
             "UPDATE reconcile_snapshots s SET body = %s FROM reconcile_states h "
             "WHERE s.key = h.key AND h.project = %s",
-            (json.dumps(forged).encode(), pg.project),
+            (zlib.compress(json.dumps(forged).encode()), pg.project),
         )
         conn.execute(
             "DELETE FROM reconcile_journal j USING reconcile_states h "

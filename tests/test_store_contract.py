@@ -185,13 +185,15 @@ def _corrupt(backend: Backend, data: bytes) -> None:
     if backend.kind == "file":
         (backend.root / "state" / "default.json").write_bytes(data)
         return
+    import zlib
+
     import psycopg
 
-    with psycopg.connect(backend.url, autocommit=True) as conn:
+    with psycopg.connect(backend.url, autocommit=True) as conn:  # stored compressed: see pg.py
         conn.execute(
             "UPDATE reconcile_snapshots s SET body = %s FROM reconcile_states h "
             "WHERE s.key = h.key AND s.serial = h.snapshot_serial AND h.project = %s",
-            (data, backend.project),
+            (zlib.compress(data), backend.project),
         )
 
 
